@@ -1,0 +1,118 @@
+"""Session options, finding the ``claude`` executable, and the command line built from both."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._control import HostTool
+from ._errors import CLINotFoundError
+
+__all__ = ["SessionOptions", "build_argv", "build_env", "find_cli"]
+
+# The repository's own pinned install (``npm install`` at the repo root, see package.json).
+_REPO_CLI = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "claude"
+
+_INSTALL_HINT = (
+    "Install Claude Code with `npm install -g @anthropic-ai/claude-code` (or run `npm install` in a "
+    "claude-kernel checkout), or point the CLAUDE_KERNEL_CLI environment variable at a `claude` "
+    "executable."
+)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How to start the CLI. Every field is optional; the defaults suit an interactive host.
+
+    :param cli_path: the ``claude`` executable; by default ``$CLAUDE_KERNEL_CLI``, then ``claude``
+        on ``PATH``, then the checkout's pinned npm install.
+    :param env: variables added to (and overriding) the inherited environment.
+    :param include_partial_messages: stream text as it is generated (:class:`TextDelta` events).
+    :param permission_prompts: route the CLI's "ask" decisions to the host as
+        :class:`PermissionRequest` events; without them those calls are denied automatically.
+    :param host_tools: tools the host answers itself, served as the SDK MCP server
+        ``host_tool_server``; they are pre-allowed, since answering them is the host's decision.
+    :param resume: a session id to continue.
+    :param extra_args: appended to the command line as they are.
+    """
+
+    cli_path: str | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    model: str | None = None
+    permission_mode: str | None = None
+    allowed_tools: Sequence[str] = ()
+    disallowed_tools: Sequence[str] = ()
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    resume: str | None = None
+    include_partial_messages: bool = True
+    host_tools: Sequence[HostTool] = ()
+    host_tool_server: str = "host"
+    permission_prompts: bool = True
+    extra_args: Sequence[str] = ()
+
+
+def find_cli(cli_path: str | None = None) -> str:
+    """Resolve the executable: the argument, ``$CLAUDE_KERNEL_CLI``, ``PATH``, the repo's npm copy."""
+    explicit = cli_path or os.environ.get("CLAUDE_KERNEL_CLI")
+    if explicit:
+        resolved = shutil.which(explicit)
+        if resolved is None:
+            raise CLINotFoundError(f"the claude CLI {explicit!r} does not exist or is not executable. " + _INSTALL_HINT)
+        return resolved
+    on_path = shutil.which("claude")
+    if on_path:
+        return on_path
+    if os.access(_REPO_CLI, os.X_OK):
+        return str(_REPO_CLI)
+    raise CLINotFoundError("the claude CLI was not found. " + _INSTALL_HINT)
+
+
+def host_tool_names(options: SessionOptions) -> list[str]:
+    return [f"mcp__{options.host_tool_server}__{tool.name}" for tool in options.host_tools]
+
+
+def build_argv(cli: str, options: SessionOptions, *, resume: str | None) -> list[str]:
+    """The command line. ``-p`` plus stream-json both ways keeps one process for many turns."""
+    argv = [cli, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"]
+    if options.include_partial_messages:
+        argv.append("--include-partial-messages")
+    if options.permission_prompts:
+        argv += ["--permission-prompt-tool", "stdio"]
+    if options.model:
+        argv += ["--model", options.model]
+    if options.permission_mode:
+        argv += ["--permission-mode", options.permission_mode]
+    allowed = [*options.allowed_tools, *host_tool_names(options)]
+    if allowed:
+        argv += ["--allowedTools", ",".join(allowed)]
+    if options.disallowed_tools:
+        argv += ["--disallowedTools", ",".join(options.disallowed_tools)]
+    if options.system_prompt is not None:
+        argv += ["--system-prompt", options.system_prompt]
+    if options.append_system_prompt:
+        argv += ["--append-system-prompt", options.append_system_prompt]
+    if options.host_tools:
+        # alwaysLoad: list the host's few tools in every request rather than deferring them behind
+        # the CLI's tool search, so the model sees them without having to search first.
+        server = {"type": "sdk", "name": options.host_tool_server, "alwaysLoad": True}
+        argv += ["--mcp-config", json.dumps({"mcpServers": {options.host_tool_server: server}})]
+    if resume:
+        # The = form: a value starting with "-" would otherwise parse as a flag.
+        argv.append(f"--resume={resume}")
+    argv += list(options.extra_args)
+    return argv
+
+
+def build_env(options: SessionOptions) -> dict[str, str]:
+    env = {**os.environ, **options.env}
+    # Set inside a Claude Code session; it can make a nested CLI refuse to start.
+    env.pop("CLAUDECODE", None)
+    if options.cwd:
+        env["PWD"] = options.cwd
+    return env

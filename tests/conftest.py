@@ -1,0 +1,85 @@
+"""Shared fixtures: the fake Messages API, a throwaway HOME, and options that point the real CLI at them."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_kernel.session import SessionOptions
+from claude_kernel.testing.fake_api import FakeMessagesAPI
+
+FAKE_CLI = str(Path(__file__).with_name("fake_cli.py"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeMessagesAPI]:
+    with FakeMessagesAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+@pytest.fixture
+def cli_env(fake_api: FakeMessagesAPI, tmp_path: Path) -> dict[str, str]:
+    """Everything the real CLI needs to run offline against the fake API, with a private HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return {**fake_api.environment(), "HOME": str(home)}
+
+
+@pytest.fixture
+def make_options(cli_env: dict[str, str], workdir: Path) -> Any:
+    def make(**overrides: Any) -> SessionOptions:
+        env = {**cli_env, **overrides.pop("env", {})}
+        return SessionOptions(cwd=str(workdir), env=env, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def fake_cli_options(tmp_path: Path) -> Any:
+    """Options for the replay fake CLI (fault injection); it logs its argv to ``argv.log``."""
+
+    def make(**overrides: Any) -> SessionOptions:
+        env = {"FAKE_CLI_LOG": str(tmp_path / "argv.log"), **overrides.pop("env", {})}
+        return SessionOptions(cli_path=FAKE_CLI, cwd=str(tmp_path), env=env, **overrides)
+
+    return make
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until_dead(pid: int, timeout: float = 5.0) -> bool:
+    """Signals are delivered asynchronously: give a killed process a moment to go."""
+    deadline = time.monotonic() + timeout
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""A replay stand-in for the claude CLI, for faults the real one cannot be made to show on cue.
+
+It speaks just enough stream-json: it answers ``initialize`` and ``interrupt`` control requests
+and answers each user message by its text:
+
+  HUGE_LINE      a 10 MB assistant text line        HUGE_STDERR   10 MB on stderr, then an answer
+  NOISE          non-JSON and broken lines first     NEW_TYPES     message types nobody knows yet
+  CRASH          "fatal: boom" on stderr, exit 3     DEAF          a turn that ignores interrupts
+  SPAWN_CHILD    starts `sleep 300` (its pid in the answer) and answers
+  anything else  "echo: <text>"
+
+It appends its argv as one JSON line to $FAKE_CLI_LOG, so tests can check ``--resume``.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+SESSION = "fake-session-0001"
+
+
+def emit(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def answer(text, cost=0.001):
+    emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake", "tools": []})
+    emit(
+        {
+            "type": "assistant",
+            "session_id": SESSION,
+            "message": {
+                "id": "msg_" + uuid.uuid4().hex[:8],
+                "model": "fake",
+                "role": "assistant",
+                "content": [{"type": "text", "text": text}],
+            },
+        }
+    )
+    emit(
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": False,
+            "session_id": SESSION,
+            "result": text,
+            "total_cost_usd": cost,
+            "usage": {},
+            "duration_ms": 1,
+            "num_turns": 1,
+        }
+    )
+
+
+def main():
+    if os.environ.get("FAKE_CLI_LOG"):
+        with open(os.environ["FAKE_CLI_LOG"], "a") as log:
+            log.write(json.dumps(sys.argv) + "\n")
+    turns = 0
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        message = json.loads(line)
+        if message["type"] == "control_request":
+            emit(
+                {
+                    "type": "control_response",
+                    "response": {"subtype": "success", "request_id": message["request_id"], "response": {}},
+                }
+            )
+            continue
+        if message["type"] != "user":
+            continue
+        turns += 1
+        text = message["message"]["content"]
+        text = text if isinstance(text, str) else " ".join(b.get("text", "") for b in text)
+        if text == "HUGE_LINE":
+            answer("x" * 10_000_000, cost=0.001 * turns)
+        elif text == "HUGE_STDERR":
+            for _ in range(10):
+                sys.stderr.write("e" * 1_000_000 + "\n")
+            sys.stderr.flush()
+            answer("after stderr", cost=0.001 * turns)
+        elif text == "NOISE":
+            sys.stdout.write("[SandboxDebug] not json at all\n{this is broken\n[1, 2]\n\n")
+            sys.stdout.flush()
+            answer("clean", cost=0.001 * turns)
+        elif text == "NEW_TYPES":
+            emit({"type": "brand_new_type", "payload": 1})
+            emit({"type": "system", "subtype": "brand_new_subtype"})
+            emit({"type": "assistant", "message": {"id": "m", "content": [{"type": "hologram"}]}})
+            answer("still fine", cost=0.001 * turns)
+        elif text == "CRASH":
+            sys.stderr.write("fatal: boom\n")
+            sys.stderr.flush()
+            os._exit(3)
+        elif text == "DEAF":
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake"})
+            for _other in sys.stdin:  # swallow everything, interrupts included, and never answer
+                pass
+        elif text == "SPAWN_CHILD":
+            child = subprocess.Popen(["sleep", "300"])
+            answer(str(child.pid), cost=0.001 * turns)
+        else:
+            answer("echo: " + text, cost=0.001 * turns)
+
+
+if __name__ == "__main__":
+    main()
