@@ -83,3 +83,39 @@ def wait_until_dead(pid: int, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+@pytest.fixture(scope="session")
+def kernelspec_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Claude kernelspec installed the way users install it, in a private prefix."""
+    from claude_kernel.install import install
+
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    install(prefix=str(prefix))
+    data = str(prefix / "share" / "jupyter")
+    previous = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = data
+    yield data
+    if previous is None:
+        del os.environ["JUPYTER_PATH"]
+    else:
+        os.environ["JUPYTER_PATH"] = previous
+
+
+@pytest.fixture
+def claude_kernel(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
+    """A running Claude kernel (through its kernelspec) talking to the real CLI and the fake API."""
+    from jupyter_client.manager import KernelManager
+
+    from .kernel_client import KernelDriver
+
+    manager = KernelManager(kernel_name="claude")
+    manager.start_kernel(env={**os.environ, **cli_env}, cwd=str(workdir))
+    client = manager.blocking_client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    try:
+        yield KernelDriver(manager, client)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=False)

@@ -1,0 +1,191 @@
+"""Run one turn: stream events into a :class:`TurnView`, send displays, answer the CLI's questions.
+
+The kernel and the ``%%claude`` magic differ only in how they send output (a :class:`DisplaySink`)
+and who answers permission prompts and host tools (a :class:`Responder`: widgets when someone can
+click, a declared policy when nobody can). Everything else about a turn lives here, once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+
+from .render import TurnView
+from .session import (
+    HostToolRequest,
+    PermissionRequest,
+    RequestCancelled,
+    Result,
+    Session,
+    ToolResult,
+)
+
+__all__ = ["Allow", "Deny", "DisplaySink", "HeadlessResponder", "PermissionDecision", "Responder", "run_turn"]
+
+
+@dataclass(frozen=True)
+class Allow:
+    updated_input: dict[str, object] | None = None
+    always: bool = False
+
+
+@dataclass(frozen=True)
+class Deny:
+    message: str
+    interrupt: bool = False
+
+
+PermissionDecision = Allow | Deny
+
+
+class Responder(Protocol):
+    """Answers what the CLI asks the host during a turn."""
+
+    async def permission(self, request: PermissionRequest) -> PermissionDecision: ...
+
+    async def host_tool(self, request: HostToolRequest) -> ToolResult: ...
+
+    def cancel(self, tool_use_id: str) -> None:
+        """The CLI no longer wants an answer (an interrupt): close whatever is waiting."""
+
+
+class DisplaySink(Protocol):
+    """Where a turn's output goes."""
+
+    def update(self, bundle: dict[str, str], *, final: bool) -> None: ...
+
+    def image(self, media_type: str, data: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class HeadlessResponder:
+    """The declared policy for runs where nobody can click (nbclient, papermill, a script).
+
+    ``policy`` is ``"deny"`` (the default) or ``"allow"``; host tools that need a person always get
+    an error result that says why, so the model can carry on and a run never hangs.
+    """
+
+    policy: str = "deny"
+
+    async def permission(self, request: PermissionRequest) -> PermissionDecision:
+        if self.policy == "allow":
+            return Allow()
+        return Deny(
+            f"No one can approve {request.tool_name} in this headless run, so it was denied. "
+            "Run the notebook interactively, or set `%permissions headless allow`."
+        )
+
+    async def host_tool(self, request: HostToolRequest) -> ToolResult:
+        return ToolResult(
+            request.tool_use_id,
+            f"No one is at the notebook to answer {request.tool_name} (headless run).",
+            is_error=True,
+        )
+
+    def cancel(self, tool_use_id: str) -> None:
+        pass
+
+
+def _decision_note(decision: PermissionDecision) -> str:
+    if isinstance(decision, Deny):
+        return f"denied: {decision.message}"
+    if decision.always:
+        return "allowed for the rest of the session"
+    return "allowed with your edits" if decision.updated_input is not None else "allowed"
+
+
+async def run_turn(
+    session: Session,
+    prompt: str,
+    *,
+    sink: DisplaySink,
+    responder: Responder,
+    view: TurnView | None = None,
+    interval: float = 0.25,
+) -> TurnView:
+    """Send ``prompt`` and stream the turn to ``sink`` until its result; returns the final view.
+
+    Display updates are throttled to one per ``interval`` seconds (a long answer must not cost
+    thousands of full re-renders), plus a tick each second for the status line's clock; the last
+    update is always complete.
+    """
+    view = view or TurnView()
+    last_sent = 0.0
+    dirty = True
+    images_sent = 0
+
+    def flush(*, force: bool = False) -> None:
+        nonlocal last_sent, dirty, images_sent
+        now = time.monotonic()
+        if force or (dirty and now - last_sent >= interval):
+            sink.update(view.bundle(), final=False)
+            last_sent, dirty = now, False
+        for media_type, data in view.images[images_sent:]:
+            sink.image(media_type, data)
+        images_sent = len(view.images)
+
+    async def answer_permission(request: PermissionRequest) -> None:
+        nonlocal dirty
+        view.set_tool_note(request.tool_use_id, "waiting for your approval below")
+        flush(force=True)
+        decision = await responder.permission(request)
+        view.set_tool_note(request.tool_use_id, _decision_note(decision))
+        if isinstance(decision, Allow):
+            await session.allow(request, updated_input=decision.updated_input, always=decision.always)
+        else:
+            await session.deny(request, decision.message, interrupt=decision.interrupt)
+        dirty = True
+
+    async def answer_host_tool(request: HostToolRequest) -> None:
+        nonlocal dirty
+        view.set_tool_note(request.tool_use_id, "waiting for your answer below")
+        flush(force=True)
+        result = await responder.host_tool(request)
+        view.set_tool_note(request.tool_use_id, "answered" if not result.is_error else "not answered")
+        await session.send_tool_result(result)
+        dirty = True
+
+    async def tick() -> None:
+        while True:
+            await anyio.sleep(1.0)
+            flush(force=True)
+
+    await session.send_message(prompt)
+    flush(force=True)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(tick)
+        while (event := await session.next_event()) is not None:
+            if isinstance(event, PermissionRequest):
+                tasks.start_soon(answer_permission, event)
+            elif isinstance(event, HostToolRequest):
+                tasks.start_soon(answer_host_tool, event)
+            elif isinstance(event, RequestCancelled):
+                responder.cancel(event.tool_use_id)
+                view.set_tool_note(event.tool_use_id, "cancelled")
+                dirty = True
+            else:
+                dirty |= view.apply(event)
+            flush()
+        # The turn is over; anything still waiting for a person is moot.
+        tasks.cancel_scope.cancel()
+    return view
+
+
+def footer(view: TurnView, session: Session) -> str:
+    """Model, duration, tokens, this cell's cost and the session's."""
+    result: Result | None = view.result
+    parts = []
+    if session.init is not None and session.init.model:
+        parts.append(session.init.model)
+    if result is not None:
+        parts.append(f"{result.duration_ms / 1000:.1f} s")
+        usage = result.usage
+        tokens_in = sum(
+            int(usage.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
+        parts.append(f"{tokens_in:,} in / {int(usage.get('output_tokens') or 0):,} out tokens")
+        parts.append(f"${result.cost_usd:.4f} (session ${session.total_cost_usd:.4f})")
+    return " · ".join(parts)

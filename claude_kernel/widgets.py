@@ -1,0 +1,173 @@
+"""The ipywidgets panels a person answers while a cell runs, and the Responder built on them.
+
+A panel's button callback runs on the kernel's event loop (ipykernel >= 7.4 delivers comm messages
+to a running async cell), or on a subshell thread on older kernels with JupyterLab's comms over
+subshells, so a decision always reaches the waiting turn through ``call_soon_threadsafe``.
+After a click the panel shows the decision and disables itself, so the saved notebook records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from .session import HostToolRequest, PermissionRequest, ToolResult
+from .turn import Allow, Deny, PermissionDecision
+
+__all__ = ["AnswerPanel", "PermissionPanel", "WidgetResponder"]
+
+_STATUS_STYLE = "font-size: 90%; opacity: 0.85"
+
+
+def _pre(text: str) -> str:
+    return f"<pre style='white-space: pre-wrap; margin: 0'>{html.escape(text)}</pre>"
+
+
+class _Panel:
+    """A box with a title, a body, and one awaited answer."""
+
+    def __init__(self, title: str, children: list[w.Widget]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._answer: asyncio.Future[Any] = self._loop.create_future()
+        self._status = w.HTML()
+        self._controls: list[w.Widget] = []
+        self.widget = w.VBox(
+            [w.HTML(f"<b>{html.escape(title)}</b>"), *children, self._status],
+            layout=w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px", margin="4px 0"),
+        )
+
+    def _settle(self, value: Any, status: str) -> None:
+        """Record the answer (from any thread) and freeze the panel."""
+        for control in self._controls:
+            control.disabled = True
+        self._status.value = f"<span style='{_STATUS_STYLE}'>{html.escape(status)}</span>"
+
+        def resolve() -> None:
+            if not self._answer.done():
+                self._answer.set_result(value)
+
+        self._loop.call_soon_threadsafe(resolve)
+
+    def cancel(self) -> None:
+        if not self._answer.done():
+            self._settle(None, "⏹ cancelled (the turn was interrupted)")
+
+    async def wait(self) -> Any:
+        return await self._answer
+
+
+def _input_view(request: PermissionRequest) -> tuple[list[w.Widget], Callable[[], dict[str, Any] | None]]:
+    """How a tool's input is shown, and how to read back an edit (None: unchanged)."""
+    tool_input = request.input
+    if request.tool_name == "Bash" and isinstance(tool_input.get("command"), str):
+        editor = w.Textarea(
+            value=tool_input["command"],
+            layout=w.Layout(width="100%"),
+            rows=min(8, tool_input["command"].count("\n") + 2),
+        )
+        editor.add_class("claude-command")
+
+        def edited() -> dict[str, Any] | None:
+            if editor.value == tool_input["command"]:
+                return None
+            return {**tool_input, "command": editor.value}
+
+        return [editor], edited
+    if request.tool_name in ("Edit", "Write", "MultiEdit", "NotebookEdit"):
+        path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
+        change = tool_input.get("new_string") or tool_input.get("content") or tool_input.get("new_source")
+        body = f"<code>{html.escape(path)}</code>"
+        if "old_string" in tool_input:
+            body += _pre("- " + "\n- ".join(str(tool_input["old_string"]).splitlines()))
+        if change is not None:
+            body += _pre("+ " + "\n+ ".join(str(change).splitlines()))
+        return [w.HTML(body)], lambda: None
+    return [w.HTML(_pre(json.dumps(tool_input, indent=2, ensure_ascii=False)))], lambda: None
+
+
+class PermissionPanel(_Panel):
+    """Allow / Always allow / Deny (with an optional reason) for one tool call."""
+
+    def __init__(self, request: PermissionRequest) -> None:
+        body, edited = _input_view(request)
+        allow = w.Button(description="Allow", button_style="success", icon="check")
+        always = w.Button(description="Always allow", tooltip=f"Allow {request.tool_name} for the rest of the session")
+        deny = w.Button(description="Deny", button_style="danger", icon="times")
+        reason = w.Text(placeholder="Reason (optional, shown to Claude)", layout=w.Layout(width="auto", flex="1"))
+        description = f"<i>{html.escape(request.description)}</i>" if request.description else ""
+        super().__init__(
+            f"Claude wants to use {request.tool_name}",
+            [w.HTML(description), *body, w.HBox([allow, always, deny, reason])],
+        )
+        self._controls = [allow, always, deny, reason, *body]
+
+        allow.on_click(lambda _: self._settle(Allow(edited()), "✔ allowed"))
+        always.on_click(
+            lambda _: self._settle(
+                Allow(edited(), always=True), f"✔ {request.tool_name} allowed for the rest of the session"
+            )
+        )
+        deny.on_click(
+            lambda _: self._settle(
+                Deny(reason.value.strip() or "The user denied this tool call."),
+                "✘ denied" + (f": {reason.value.strip()}" if reason.value.strip() else ""),
+            )
+        )
+
+
+class AnswerPanel(_Panel):
+    """A question (or a tool's input), a text area, and Submit."""
+
+    def __init__(self, request: HostToolRequest) -> None:
+        question = request.input.get("question")
+        if isinstance(question, str):
+            prompt = w.HTML(f"<div style='white-space: pre-wrap'>{html.escape(question)}</div>")
+            title = "Claude asks you"
+        else:
+            prompt = w.HTML(_pre(json.dumps(request.input, indent=2, ensure_ascii=False)))
+            title = f"Claude called {request.tool_name}: your answer is its result"
+        self._text = w.Textarea(placeholder="Your answer", layout=w.Layout(width="100%"), rows=3)
+        submit = w.Button(description="Submit", button_style="primary", icon="paper-plane")
+        super().__init__(title, [prompt, self._text, submit])
+        self._controls = [self._text, submit]
+        submit.on_click(lambda _: self._settle(self._text.value, "✔ answered"))
+
+
+class WidgetResponder:
+    """Answers through panels shown in the running cell's output."""
+
+    def __init__(self, show: Callable[[w.Widget], None]) -> None:
+        self._show = show
+        self._panels: dict[str, _Panel] = {}
+
+    async def _ask(self, tool_use_id: str, panel: _Panel) -> Any:
+        self._panels[tool_use_id] = panel
+        self._show(panel.widget)
+        try:
+            return await panel.wait()
+        finally:
+            self._panels.pop(tool_use_id, None)
+
+    async def permission(self, request: PermissionRequest) -> PermissionDecision:
+        decision = await self._ask(request.tool_use_id, PermissionPanel(request))
+        return decision if decision is not None else Deny("Cancelled.", interrupt=True)
+
+    async def host_tool(self, request: HostToolRequest) -> ToolResult:
+        answer = await self._ask(request.tool_use_id, AnswerPanel(request))
+        if answer is None:
+            return ToolResult(request.tool_use_id, "Cancelled before the user answered.", is_error=True)
+        return ToolResult(request.tool_use_id, str(answer))
+
+    def cancel(self, tool_use_id: str) -> None:
+        panel = self._panels.get(tool_use_id)
+        if panel is not None:
+            panel.cancel()
+
+    def cancel_all(self) -> None:
+        for panel in list(self._panels.values()):
+            panel.cancel()

@@ -1,0 +1,102 @@
+"""Drive the installed Claude kernel with jupyter_client, the way a frontend does."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from queue import Empty
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@dataclass
+class Execution:
+    msg_id: str
+    reply: dict[str, Any] | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # iopub messages for this cell
+    widgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # model_id -> state
+    done: bool = False
+
+    def displays(self) -> dict[str, dict[str, Any]]:
+        """The latest bundle of every display id (updates applied, as a frontend would)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for msg in self.outputs:
+            if msg["msg_type"] in ("display_data", "update_display_data"):
+                display_id = msg["content"].get("transient", {}).get("display_id")
+                if display_id:
+                    latest[display_id] = msg["content"]["data"]
+        return latest
+
+    def markdown(self) -> str:
+        return "\n".join(d.get("text/markdown", "") for d in self.displays().values())
+
+    def count(self, msg_type: str) -> int:
+        return sum(1 for m in self.outputs if m["msg_type"] == msg_type)
+
+    def button(self, description: str) -> str:
+        ids = [
+            mid
+            for mid, s in self.widgets.items()
+            if s.get("_model_name") == "ButtonModel" and s.get("description") == description
+        ]
+        assert ids, f"no {description!r} button among {len(self.widgets)} widgets"
+        return ids[-1]
+
+    def model(self, model_name: str) -> str:
+        ids = [mid for mid, s in self.widgets.items() if s.get("_model_name") == model_name]
+        assert ids, f"no {model_name}"
+        return ids[-1]
+
+
+class KernelDriver:
+    def __init__(self, manager: KernelManager, client: BlockingKernelClient) -> None:
+        self.manager = manager
+        self.client = client
+
+    def start(self, code: str, *, allow_stdin: bool = True) -> Execution:
+        return Execution(self.client.execute(code, allow_stdin=allow_stdin))
+
+    def pump(self, execution: Execution, until: Any = None, timeout: float = 60) -> Execution:
+        """Read iopub and shell messages until ``until(execution)`` holds (default: the cell is done)."""
+        condition = until or (lambda e: e.done)
+        deadline = time.monotonic() + timeout
+        while not condition(execution):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cell did not reach the expected state; outputs: {execution.outputs[-5:]}")
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.1)
+            except Empty:
+                msg = None
+            if msg is not None and msg["parent_header"].get("msg_id") == execution.msg_id:
+                if msg["msg_type"] == "comm_open":
+                    execution.widgets[msg["content"]["comm_id"]] = msg["content"]["data"].get("state", {})
+                elif msg["msg_type"] == "status":
+                    if msg["content"]["execution_state"] == "idle" and execution.reply is not None:
+                        execution.done = True
+                else:
+                    execution.outputs.append(msg)
+            try:
+                reply = self.client.get_shell_msg(timeout=0.01)
+            except Empty:
+                continue
+            if reply["parent_header"].get("msg_id") == execution.msg_id:
+                execution.reply = reply["content"]
+        return execution
+
+    def run(self, code: str, *, allow_stdin: bool = True, timeout: float = 60) -> Execution:
+        execution = self.start(code, allow_stdin=allow_stdin)
+        return self.pump(execution, timeout=timeout)
+
+    def click(self, model_id: str) -> None:
+        self._comm(model_id, {"method": "custom", "content": {"event": "click"}})
+
+    def set_value(self, model_id: str, value: Any) -> None:
+        self._comm(model_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+
+    def _comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.client.shell_channel.send(msg)

@@ -1,0 +1,136 @@
+"""The Claude kernel through its kernelspec: cells as turns on the real CLI and the fake API."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results, user_text
+
+pytestmark = pytest.mark.real_cli
+
+
+def test_kernel_info_describes_prose_and_no_debugger(claude_kernel: Any) -> None:
+    claude_kernel.client.kernel_info()
+    reply = claude_kernel.client.get_shell_msg(timeout=10)["content"]
+    assert reply["language_info"]["name"] == "markdown"
+    assert "debugger" not in reply.get("supported_features", [])
+    assert reply["implementation"] == "claude-kernel"
+
+
+def test_cell_streams_markdown_and_ends_with_a_footer(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    answer = "Here is **bold** news, streamed in pieces. " * 8
+    fake_api.enqueue(Reply((Thinking("Considering."), Text(answer, chunk=6)), delay=0.01))
+    run = claude_kernel.run("Tell me the news")
+    assert run.reply is not None and run.reply["status"] == "ok"
+    final = run.markdown()
+    assert answer.strip() in final and "Thinking" in final
+    assert "in /" in final and "session" in final  # the footer: tokens and costs
+    assert run.count("update_display_data") >= 2
+    # Throttled: far fewer updates than the ~60 deltas.
+    assert run.count("update_display_data") < 30
+    plain = next(iter(run.displays().values()))["text/plain"]
+    assert answer.strip() in plain
+    assert user_text(fake_api.requests[0]) == "Tell me the news"
+
+
+def test_two_cells_are_one_conversation(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text("Noted: the code word is HERON."), Reply.text("HERON."))
+    claude_kernel.run("Remember HERON")
+    run = claude_kernel.run("What was it?")
+    assert "HERON." in run.markdown()
+    assert "Remember HERON" in str(fake_api.requests[-1]["messages"])
+
+
+def test_silent_requests_never_reach_the_model(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    msg_id = claude_kernel.client.execute("import sys; print(sys.path)", silent=True)
+    reply = claude_kernel.client.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok"
+    assert fake_api.requests == []
+
+
+def test_model_html_is_escaped(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text('Hi <script>alert(1)</script><img src=x onerror="alert(2)"> costs $5 and $6'))
+    final = claude_kernel.run("say something nasty").markdown()
+    assert "<script>" not in final and "<img" not in final
+    assert "&lt;script>" in final and "\\\\$5" in final
+
+
+def test_permission_prompt_allowed_by_click(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    fake_api.enqueue(
+        Reply.tool("Bash", {"command": "touch clicked.txt", "description": "Create"}), Reply.text("Created it.")
+    )
+    run = claude_kernel.start("make a file")
+    claude_kernel.pump(run, until=lambda e: any(s.get("description") == "Allow" for s in e.widgets.values()))
+    claude_kernel.click(run.button("Allow"))
+    claude_kernel.pump(run)
+    assert run.reply is not None and run.reply["status"] == "ok"
+    assert (workdir / "clicked.txt").exists()
+    assert "Created it." in run.markdown() and "allowed" in run.markdown()
+
+
+def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    fake_api.enqueue(
+        Reply.tool("Bash", {"command": "touch nope.txt", "description": "Create"}), Reply.text("Fine, I did not.")
+    )
+    run = claude_kernel.start("make a file")
+    claude_kernel.pump(run, until=lambda e: any(s.get("description") == "Deny" for s in e.widgets.values()))
+    claude_kernel.click(run.button("Deny"))
+    claude_kernel.pump(run)
+    assert not (workdir / "nope.txt").exists()
+    assert tool_results(fake_api.requests[1])[0]["is_error"]
+    assert "denied" in run.markdown()
+
+
+def test_ask_user_answered_in_a_widget(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.tool("mcp__notebook__ask_user", {"question": "Which dataset?"}), Reply.text("Using iris."))
+    run = claude_kernel.start("ask me")
+    claude_kernel.pump(run, until=lambda e: any(s.get("description") == "Submit" for s in e.widgets.values()))
+    claude_kernel.set_value(run.model("TextareaModel"), "iris please")
+    claude_kernel.click(run.button("Submit"))
+    claude_kernel.pump(run)
+    assert "iris please" in str(tool_results(fake_api.requests[1])[0]["content"])
+    assert "Using iris." in run.markdown()
+
+
+def test_headless_run_denies_and_says_so(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    fake_api.enqueue(
+        Reply.tool("Bash", {"command": "touch headless.txt", "description": "Create"}), Reply.text("Could not.")
+    )
+    run = claude_kernel.run("make a file", allow_stdin=False)
+    assert not (workdir / "headless.txt").exists()
+    assert "headless" in str(tool_results(fake_api.requests[1])[0]["content"])
+    assert "headless" in run.markdown()
+
+
+@pytest.mark.parametrize("mode", ["signal", "message"])
+def test_interrupt_keeps_the_conversation(claude_kernel: Any, fake_api: FakeMessagesAPI, mode: str) -> None:
+    fake_api.enqueue(Reply.text("word " * 400, delay=0.02, chunk=5), Reply.text("Next answer."))
+    run = claude_kernel.start("talk a lot")
+    claude_kernel.pump(run, until=lambda e: "word word" in e.markdown())
+    if mode == "signal":
+        claude_kernel.manager.interrupt_kernel()  # SIGINT to the kernel's process group, as Lab does
+    else:
+        msg = claude_kernel.client.session.msg("interrupt_request", {})
+        claude_kernel.client.control_channel.send(msg)
+    started = time.monotonic()
+    claude_kernel.pump(run)
+    assert time.monotonic() - started < 5
+    assert run.reply is not None and run.reply["status"] == "error" and run.reply["ename"] == "KeyboardInterrupt"
+    assert "word word" in run.markdown() and "Interrupted" in run.markdown()
+    after = claude_kernel.run("go on")
+    assert after.reply is not None and after.reply["status"] == "ok" and "Next answer." in after.markdown()
+
+
+def test_magics(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    run = claude_kernel.run("%help")
+    assert "%resume" in "".join(m["content"].get("text", "") for m in run.outputs)
+    claude_kernel.run("hello")
+    session = claude_kernel.run("%session")
+    text = "".join(m["content"].get("text", "") for m in session.outputs)
+    assert "session id:" in text
+    bad = claude_kernel.run("%nonsense")
+    assert bad.reply is not None and bad.reply["ename"] == "MagicError"
