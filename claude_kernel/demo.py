@@ -1,67 +1,82 @@
-"""``./dev lab``: a runnable example of the Session (the kernel will take this place).
+"""``./dev lab``: JupyterLab with the Claude kernel installed and the demo notebook open.
 
-By default the model is scripted (the tests' fake Messages API on 127.0.0.1), so it runs without an
-account; ``--live`` talks to whatever your ``claude`` CLI is logged in to.
+``--offline`` swaps the model for a scripted one (the tests' fake Messages API on 127.0.0.1), so
+anyone can see streaming, tool cards, approvals and interrupts without an account; the CLI is real.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
-import anyio
+from .install import install
+from .testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results, user_text
 
-from .session import (
-    AssistantMessage,
-    PermissionRequest,
-    Result,
-    Session,
-    SessionOptions,
-    TextDelta,
-    ToolUseBlock,
-)
-from .testing.fake_api import FakeMessagesAPI, Reply
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+_SCRIPTED_NOTE = "*(This is the offline demo: a scripted model, not Claude.)*\n\n"
 
 
-async def _converse(options: SessionOptions, prompts: list[str]) -> None:
-    async with await Session.spawn(options) as session:
-        for prompt in prompts:
-            print(f"\n>>> {prompt}")
-            await session.send_message(prompt)
-            while (event := await session.next_event()) is not None:
-                if isinstance(event, TextDelta):
-                    print(event.text, end="", flush=True)
-                elif isinstance(event, AssistantMessage):
-                    for block in event.content:
-                        if isinstance(block, ToolUseBlock):
-                            print(f"\n[tool] {block.name} {block.input}")
-                elif isinstance(event, PermissionRequest):
-                    print(f"\n[allowing {event.tool_name}]")
-                    await session.allow(event)
-                elif isinstance(event, Result):
-                    print(f"\n[{event.subtype}: ${event.cost_usd:.4f}, session ${session.total_cost_usd:.4f}]")
+def scripted_model(request: dict[str, Any]) -> Reply:
+    """The offline demo's model: it reacts to a few keywords in the cell and says it is scripted."""
+    if tool_results(request) and not user_text(request):
+        return Reply.text("Done: the tool ran and I saw its result.", delay=0.02, chunk=4)
+    text = user_text(request).lower()
+    if "file" in text:
+        return Reply.tool(
+            "Bash",
+            {"command": "touch demo-file.txt", "description": "Create demo-file.txt"},
+            say="I will create the file; please approve the command below.",
+        )
+    if "ask" in text:
+        return Reply.tool("mcp__notebook__ask_user", {"question": "Which dataset should I look at?"})
+    if "long" in text or "slow" in text:
+        return Reply.text(_SCRIPTED_NOTE + "A long answer, word by word. " * 60, delay=0.05, chunk=6)
+    return Reply(
+        (
+            Thinking("The user said hello; a short friendly answer fits."),
+            Text(
+                _SCRIPTED_NOTE + "Hello! Each cell you run is one message in **one** conversation. "
+                "Try asking me to *make a file*, to *ask* you something, or for a *long* answer "
+                "(then press the stop button).",
+                chunk=5,
+            ),
+        ),
+        delay=0.02,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="claude_kernel.demo", description=__doc__)
-    parser.add_argument("--live", action="store_true", help="use your real claude login instead of a script")
-    args = parser.parse_args(argv)
+    parser.add_argument("--offline", action="store_true", help="use a scripted local model instead of Claude")
+    parser.add_argument("--port", type=int, default=8888)
+    args, jupyter_args = parser.parse_known_args(argv)
+    install(prefix=sys.prefix)
     with ExitStack() as stack:
-        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="claude-demo-"))
-        env: dict[str, str] = {}
-        if not args.live:
-            api = stack.enter_context(FakeMessagesAPI())
-            api.enqueue(
-                Reply.text("Hello! I am a **scripted** model, streaming word by word.", delay=0.03, chunk=4),
-                Reply.tool("Bash", {"command": "touch hello.txt", "description": "Create a file"}),
-                Reply.text("I created `hello.txt` after you allowed it."),
-            )
-            env = {**api.environment(), "HOME": workdir}
-            print("Offline demo: the model is scripted (a fake Messages API on 127.0.0.1).", file=sys.stderr)
-        options = SessionOptions(cwd=workdir, env=env)
-        anyio.run(_converse, options, ["Say hello", "Create hello.txt"])
+        env = dict(os.environ)
+        if args.offline:
+            api = stack.enter_context(FakeMessagesAPI(fallback=scripted_model))
+            home = stack.enter_context(tempfile.TemporaryDirectory(prefix="claude-demo-home-"))
+            env.update(api.environment(), HOME=home)
+            print(f"Offline demo: the model is scripted ({api.url}); the claude CLI is real.", file=sys.stderr)
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--port={args.port}",
+            f"--notebook-dir={NOTEBOOKS}",
+            "--LabApp.default_url=/lab/tree/demo.ipynb",
+            *jupyter_args,
+        ]
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+        subprocess.run(command, env=env, check=False)
 
 
 if __name__ == "__main__":

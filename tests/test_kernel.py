@@ -134,3 +134,41 @@ def test_magics(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     assert "session id:" in text
     bad = claude_kernel.run("%nonsense")
     assert bad.reply is not None and bad.reply["ename"] == "MagicError"
+
+
+def test_demo_notebook_runs_headless_with_nbclient(
+    kernelspec_path: str, cli_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nbclient sends allow_stdin=False: prompts follow the headless policy and nothing hangs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from claude_kernel.demo import NOTEBOOKS, scripted_model
+    from claude_kernel.testing.fake_api import FakeMessagesAPI
+
+    notebook = nbformat.read(NOTEBOOKS / "demo.ipynb", as_version=4)
+    with FakeMessagesAPI(fallback=scripted_model) as api:
+        for name, value in {**cli_env, **api.environment()}.items():
+            monkeypatch.setenv(name, value)  # the kernel, and so the CLI, inherit them
+        NotebookClient(
+            notebook, timeout=120, kernel_name="claude", resources={"metadata": {"path": str(workdir)}}
+        ).execute()
+    outputs = [cell.outputs for cell in notebook.cells if cell.cell_type == "code"]
+    hello = outputs[0][0]["data"]
+    assert "Hello!" in hello["text/markdown"] and "Hello!" in hello["text/plain"]
+    assert "denied" in outputs[1][0]["data"]["text/markdown"]
+    assert not (workdir / "demo-file.txt").exists()
+    assert "session id:" in outputs[3][0]["text"]
+
+
+def test_restart_then_resume_continues_the_conversation(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text("Noted: OTTER."), Reply.text("It was OTTER."))
+    claude_kernel.run("Remember OTTER")
+    text = "".join(m["content"].get("text", "") for m in claude_kernel.run("%session").outputs)
+    session_id = text.split("session id: ")[1].split()[0]
+    claude_kernel.manager.restart_kernel(now=False)
+    claude_kernel.client.wait_for_ready(timeout=60)
+    run = claude_kernel.run(f"%resume {session_id}\nWhat was the animal?")
+    assert run.reply is not None and run.reply["status"] == "ok"
+    assert "It was OTTER." in run.markdown()
+    assert "Remember OTTER" in str(fake_api.requests[-1]["messages"])
