@@ -91,6 +91,17 @@ class KernelDriver:
         execution = self.start(code, allow_stdin=allow_stdin)
         return self.pump(execution, timeout=timeout)
 
+    def wait_for_button(self, execution: Execution, description: str) -> str:
+        """Pump until the running cell shows a button labelled ``description``; its model id."""
+        self.pump(
+            execution,
+            until=lambda e: any(
+                s.get("_model_name") == "ButtonModel" and s.get("description") == description
+                for s in e.widgets.values()
+            ),
+        )
+        return execution.button(description)
+
     def click(self, model_id: str) -> None:
         self._comm(model_id, {"method": "custom", "content": {"event": "click"}})
 

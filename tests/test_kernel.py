@@ -64,8 +64,7 @@ def test_permission_prompt_allowed_by_click(claude_kernel: Any, fake_api: FakeMe
         Reply.tool("Bash", {"command": "touch clicked.txt", "description": "Create"}), Reply.text("Created it.")
     )
     run = claude_kernel.start("make a file")
-    claude_kernel.pump(run, until=lambda e: any(s.get("description") == "Allow" for s in e.widgets.values()))
-    claude_kernel.click(run.button("Allow"))
+    claude_kernel.click(claude_kernel.wait_for_button(run, "Allow"))
     claude_kernel.pump(run)
     assert run.reply is not None and run.reply["status"] == "ok"
     assert (workdir / "clicked.txt").exists()
@@ -77,8 +76,7 @@ def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMes
         Reply.tool("Bash", {"command": "touch nope.txt", "description": "Create"}), Reply.text("Fine, I did not.")
     )
     run = claude_kernel.start("make a file")
-    claude_kernel.pump(run, until=lambda e: any(s.get("description") == "Deny" for s in e.widgets.values()))
-    claude_kernel.click(run.button("Deny"))
+    claude_kernel.click(claude_kernel.wait_for_button(run, "Deny"))
     claude_kernel.pump(run)
     assert not (workdir / "nope.txt").exists()
     assert tool_results(fake_api.requests[1])[0]["is_error"]
@@ -88,9 +86,9 @@ def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMes
 def test_ask_user_answered_in_a_widget(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.tool("mcp__notebook__ask_user", {"question": "Which dataset?"}), Reply.text("Using iris."))
     run = claude_kernel.start("ask me")
-    claude_kernel.pump(run, until=lambda e: any(s.get("description") == "Submit" for s in e.widgets.values()))
+    submit = claude_kernel.wait_for_button(run, "Submit")
     claude_kernel.set_value(run.model("TextareaModel"), "iris please")
-    claude_kernel.click(run.button("Submit"))
+    claude_kernel.click(submit)
     claude_kernel.pump(run)
     assert "iris please" in str(tool_results(fake_api.requests[1])[0]["content"])
     assert "Using iris." in run.markdown()
@@ -172,3 +170,17 @@ def test_restart_then_resume_continues_the_conversation(claude_kernel: Any, fake
     assert run.reply is not None and run.reply["status"] == "ok"
     assert "It was OTTER." in run.markdown()
     assert "Remember OTTER" in str(fake_api.requests[-1]["messages"])
+
+
+def test_declared_tool_is_answered_in_a_widget(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    declared = claude_kernel.run('%tool pick_colour "Ask the user to pick a colour"')
+    assert declared.reply is not None and declared.reply["status"] == "ok"
+    fake_api.enqueue(Reply.tool("mcp__notebook__pick_colour", {"hint": "warm"}), Reply.text("Red it is."))
+    run = claude_kernel.start("choose a colour with the tool")
+    submit = claude_kernel.wait_for_button(run, "Submit")
+    claude_kernel.set_value(run.model("TextareaModel"), "red")
+    claude_kernel.click(submit)
+    claude_kernel.pump(run)
+    sent = tool_results(fake_api.requests[-1])[0]
+    assert "red" in str(sent["content"]) and not sent.get("is_error")
+    assert "Red it is." in run.markdown()
