@@ -184,3 +184,18 @@ def test_declared_tool_is_answered_in_a_widget(claude_kernel: Any, fake_api: Fak
     sent = tool_results(fake_api.requests[-1])[0]
     assert "red" in str(sent["content"]) and not sent.get("is_error")
     assert "Red it is." in run.markdown()
+
+
+def test_model_cwd_and_permission_magics(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    sub = workdir / "project"
+    sub.mkdir()
+    setup = claude_kernel.run(f"%model sonnet\n%cwd {sub}\n%permissions allow Bash")
+    assert setup.reply is not None and setup.reply["status"] == "ok", setup.outputs
+    fake_api.enqueue(
+        Reply.tool("Bash", {"command": "touch pre-allowed.txt", "description": "Create"}), Reply.text("Made it.")
+    )
+    run = claude_kernel.run("make a file")
+    assert not run.widgets  # pre-allowed: no prompt
+    # The file landed in the new working directory, and the CLI restart kept the conversation going.
+    assert (sub / "pre-allowed.txt").exists() and "Made it." in run.markdown()
+    assert "sonnet" in fake_api.requests[-1]["model"]
