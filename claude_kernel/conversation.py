@@ -69,10 +69,10 @@ class Conversation:
         return self.session
 
     async def restart(self, **changes: Any) -> None:
-        """Apply option changes that need a new process, keeping the conversation (``--resume``)."""
-        resume = self.session.session_id if self.session else self.options.resume
+        """Start a new process with changed options; it keeps the conversation unless ``resume`` is given."""
+        changes.setdefault("resume", self.session.session_id if self.session else self.options.resume)
         await self.close()
-        self.options = replace(self.options, resume=resume, **changes)
+        self.options = replace(self.options, **changes)
         self.session = await Session.spawn(self.options)
 
     async def close(self) -> None:
@@ -136,17 +136,13 @@ class Conversation:
         )
 
     async def _magic_new(self, args: str) -> str:
-        await self.close()
-        self.options = replace(self.options, resume=None)
-        await self.ensure_session()
+        await self.restart(resume=None)
         return "started a new conversation"
 
     async def _magic_resume(self, args: str) -> str:
         if not args:
             raise MagicError("usage: %resume SESSION_ID (%session shows the current one)")
-        await self.close()
-        self.options = replace(self.options, resume=args)
-        self.session = await Session.spawn(self.options)
+        await self.restart(resume=args)
         return f"resuming session {args}; the next message continues it"
 
     async def _magic_cwd(self, args: str) -> str:

@@ -22,7 +22,7 @@ from ipykernel.kernelbase import Kernel
 from . import __version__
 from .conversation import Conversation, MagicError, split_magics
 from .render import TurnView
-from .session import CLINotFoundError, ProcessDiedError, SessionError
+from .session import ProcessDiedError, SessionError
 from .turn import HeadlessResponder, Responder, footer, run_turn
 from .widgets import WidgetResponder
 
@@ -42,7 +42,7 @@ class _CellDisplay:
         assert self._kernel.session is not None
         self._kernel.session.send(self._kernel.iopub_socket, msg_type, content, parent=self._parent)
 
-    def update(self, bundle: dict[str, str], *, final: bool) -> None:
+    def update(self, bundle: dict[str, str]) -> None:
         msg_type = "update_display_data" if self._shown else "display_data"
         self._send(msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": self._display_id}})
         self._shown = True
@@ -122,7 +122,7 @@ class ClaudeKernel(Kernel):
             session = await self.conversation.ensure_session()
         except MagicError as exc:
             return display.error("MagicError", str(exc))
-        except (CLINotFoundError, SessionError) as exc:
+        except SessionError as exc:  # CLINotFoundError included: its message says how to install
             return display.error(type(exc).__name__, str(exc))
 
         restarts = session.restarts
@@ -139,7 +139,7 @@ class ClaudeKernel(Kernel):
                 await self._run(session, message, display, responder, view)
         except ProcessDiedError as exc:
             view.add_note("The claude CLI stopped during this cell; the next cell resumes the conversation.", "error")
-            display.update(view.bundle(), final=True)
+            display.update(view.bundle())
             return display.error("ProcessDiedError", str(exc))
         finally:
             if isinstance(responder, WidgetResponder):
@@ -150,7 +150,7 @@ class ClaudeKernel(Kernel):
         if interrupted:
             view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
         view.finish(footer(view, session))
-        display.update(view.bundle(), final=True)
+        display.update(view.bundle())
         if interrupted:
             return display.error("KeyboardInterrupt", "the turn was interrupted")
         if view.result is not None and view.result.is_error:
@@ -177,11 +177,7 @@ class ClaudeKernel(Kernel):
         """Surface a failed start-up spawn once; ensure_session retries on the next call."""
         spawning, self._spawning = self._spawning, None
         if spawning is not None:
-            try:
-                await spawning
-            except SessionError:
-                self.conversation.session = None
-                raise
+            await spawning
 
     @contextmanager
     def _sigint_interrupts(self) -> Iterator[None]:
@@ -213,7 +209,7 @@ class ClaudeKernel(Kernel):
 def _error_hint(view: TurnView) -> str:
     result = view.result
     assert result is not None
-    message = " ".join([result.text or "", *result.errors]).strip() or result.subtype
+    message = result.error_text
     if result.api_error_status == 401 or "api key" in message.lower() or "log in" in message.lower():
         message += " (set ANTHROPIC_API_KEY in the kernel's environment, or run `claude` once in a terminal to log in)"
     elif result.api_error_status == 429:

@@ -255,8 +255,7 @@ class TurnView:
         if isinstance(event, Result):
             self.result = event
             if event.is_error and not event.interrupted:
-                message = " ".join([event.text or "", *event.errors]).strip() or event.subtype
-                self.add_note(message, "error")
+                self.add_note(event.error_text, "error")
             return True
         return False
 

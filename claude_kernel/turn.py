@@ -55,7 +55,8 @@ class Responder(Protocol):
 class DisplaySink(Protocol):
     """Where a turn's output goes."""
 
-    def update(self, bundle: dict[str, str], *, final: bool) -> None: ...
+    def update(self, bundle: dict[str, str]) -> None:
+        """Show ``bundle`` in place of what this turn showed before."""
 
     def image(self, media_type: str, data: str) -> None: ...
 
@@ -121,7 +122,7 @@ async def run_turn(
         nonlocal last_sent, dirty, images_sent
         now = time.monotonic()
         if force or (dirty and now - last_sent >= interval):
-            sink.update(view.bundle(), final=False)
+            sink.update(view.bundle())
             last_sent, dirty = now, False
         for media_type, data in view.images[images_sent:]:
             sink.image(media_type, data)

@@ -59,25 +59,25 @@ def test_model_html_is_escaped(claude_kernel: Any, fake_api: FakeMessagesAPI) ->
     assert "&lt;script>" in final and "\\\\$5" in final
 
 
-def test_permission_prompt_allowed_by_click(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
-    fake_api.enqueue(
-        Reply.tool("Bash", {"command": "touch clicked.txt", "description": "Create"}), Reply.text("Created it.")
-    )
+def _click_on_bash_prompt(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, command: str, button: str, follow_up: str
+) -> Any:
+    """A turn in which the model asks to run ``command``; the user clicks ``button``."""
+    fake_api.enqueue(Reply.tool("Bash", {"command": command, "description": "Create"}), Reply.text(follow_up))
     run = claude_kernel.start("make a file")
-    claude_kernel.click(claude_kernel.wait_for_button(run, "Allow"))
-    claude_kernel.pump(run)
+    claude_kernel.click(claude_kernel.wait_for_button(run, button))
+    return claude_kernel.pump(run)
+
+
+def test_permission_prompt_allowed_by_click(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    run = _click_on_bash_prompt(claude_kernel, fake_api, "touch clicked.txt", "Allow", "Created it.")
     assert run.reply is not None and run.reply["status"] == "ok"
     assert (workdir / "clicked.txt").exists()
     assert "Created it." in run.markdown() and "allowed" in run.markdown()
 
 
 def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
-    fake_api.enqueue(
-        Reply.tool("Bash", {"command": "touch nope.txt", "description": "Create"}), Reply.text("Fine, I did not.")
-    )
-    run = claude_kernel.start("make a file")
-    claude_kernel.click(claude_kernel.wait_for_button(run, "Deny"))
-    claude_kernel.pump(run)
+    run = _click_on_bash_prompt(claude_kernel, fake_api, "touch nope.txt", "Deny", "Fine, I did not.")
     assert not (workdir / "nope.txt").exists()
     assert tool_results(fake_api.requests[1])[0]["is_error"]
     assert "denied" in run.markdown()

@@ -210,6 +210,11 @@ class Result:
     raw: JSON = field(repr=False)
 
     @property
+    def error_text(self) -> str:
+        """The CLI's own words for a failed turn (its result text and errors), or the subtype."""
+        return " ".join([self.text or "", *self.errors]).strip() or self.subtype
+
+    @property
     def interrupted(self) -> bool:
         """True when the turn ended because it was interrupted."""
         return bool(self.terminal_reason and self.terminal_reason.startswith("aborted"))
