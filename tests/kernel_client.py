@@ -102,6 +102,13 @@ class KernelDriver:
         )
         return execution.button(description)
 
+    def submit_answer(self, execution: Execution, text: str) -> Execution:
+        """Type ``text`` into the answer panel that appears, click Submit, and let the cell finish."""
+        submit = self.wait_for_button(execution, "Submit")
+        self.set_value(execution.model("TextareaModel"), text)
+        self.click(submit)
+        return self.pump(execution)
+
     def click(self, model_id: str) -> None:
         self._comm(model_id, {"method": "custom", "content": {"event": "click"}})
 

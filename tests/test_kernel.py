@@ -85,11 +85,7 @@ def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMes
 
 def test_ask_user_answered_in_a_widget(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.tool("mcp__notebook__ask_user", {"question": "Which dataset?"}), Reply.text("Using iris."))
-    run = claude_kernel.start("ask me")
-    submit = claude_kernel.wait_for_button(run, "Submit")
-    claude_kernel.set_value(run.model("TextareaModel"), "iris please")
-    claude_kernel.click(submit)
-    claude_kernel.pump(run)
+    run = claude_kernel.submit_answer(claude_kernel.start("ask me"), "iris please")
     assert "iris please" in str(tool_results(fake_api.requests[1])[0]["content"])
     assert "Using iris." in run.markdown()
 
@@ -176,11 +172,7 @@ def test_declared_tool_is_answered_in_a_widget(claude_kernel: Any, fake_api: Fak
     declared = claude_kernel.run('%tool pick_colour "Ask the user to pick a colour"')
     assert declared.reply is not None and declared.reply["status"] == "ok"
     fake_api.enqueue(Reply.tool("mcp__notebook__pick_colour", {"hint": "warm"}), Reply.text("Red it is."))
-    run = claude_kernel.start("choose a colour with the tool")
-    submit = claude_kernel.wait_for_button(run, "Submit")
-    claude_kernel.set_value(run.model("TextareaModel"), "red")
-    claude_kernel.click(submit)
-    claude_kernel.pump(run)
+    run = claude_kernel.submit_answer(claude_kernel.start("choose a colour with the tool"), "red")
     sent = tool_results(fake_api.requests[-1])[0]
     assert "red" in str(sent["content"]) and not sent.get("is_error")
     assert "Red it is." in run.markdown()
