@@ -35,17 +35,23 @@ class _CellDisplay:
     def __init__(self, kernel: ClaudeKernel, parent: dict[str, Any]) -> None:
         self._kernel = kernel
         self._parent = parent
-        self._display_id = uuid.uuid4().hex  # fresh per cell: an update replaces every output with this id
-        self._shown = False
+        # Fresh ids per cell: an update replaces every output carrying its id, in any cell.
+        self._display_ids: list[str] = []
 
     def _send(self, msg_type: str, content: dict[str, Any]) -> None:
         assert self._kernel.session is not None
         self._kernel.session.send(self._kernel.iopub_socket, msg_type, content, parent=self._parent)
 
-    def update(self, bundle: dict[str, str]) -> None:
-        msg_type = "update_display_data" if self._shown else "display_data"
-        self._send(msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": self._display_id}})
-        self._shown = True
+    def update(self, bundles: list[dict[str, str]]) -> None:
+        for index, bundle in enumerate(bundles):
+            if index == len(self._display_ids):
+                self._display_ids.append(uuid.uuid4().hex)
+                msg_type = "display_data"
+            else:
+                msg_type = "update_display_data"
+            self._send(
+                msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": self._display_ids[index]}}
+            )
 
     def image(self, media_type: str, data: str) -> None:
         self._send("display_data", {"data": {media_type: data}, "metadata": {}})
@@ -139,8 +145,12 @@ class ClaudeKernel(Kernel):
                 await self._run(session, message, display, responder, view)
         except ProcessDiedError as exc:
             view.add_note("The claude CLI stopped during this cell; the next cell resumes the conversation.", "error")
-            display.update(view.bundle())
+            display.update(view.bundles())
             return display.error("ProcessDiedError", str(exc))
+        except Exception as exc:  # the kernel must outlive any failure of a turn
+            self.log.exception("the turn failed")
+            display.update(view.bundles())
+            return display.error(type(exc).__name__, str(exc))
         finally:
             if isinstance(responder, WidgetResponder):
                 responder.cancel_all()
@@ -150,7 +160,7 @@ class ClaudeKernel(Kernel):
         if interrupted:
             view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
         view.finish(footer(view, session))
-        display.update(view.bundle())
+        display.update(view.bundles())
         if interrupted:
             return display.error("KeyboardInterrupt", "the turn was interrupted")
         if view.result is not None and view.result.is_error:

@@ -17,6 +17,7 @@ of them on a line are typeset as LaTeX.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -227,6 +228,9 @@ class TurnView:
         self.result: Result | None = None
         self.images: list[tuple[str, str]] = []
         self.footer = ""
+        # Part indexes where a new display starts: a widget sits between two displays, under the
+        # tool card it belongs to, while the answer goes on streaming below it.
+        self._cuts: list[int] = []
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -308,8 +312,9 @@ class TurnView:
         if tool is not None:
             tool.note = note
 
-    def set_activity(self, activity: str) -> None:
-        self._activity = activity
+    def cut(self) -> None:
+        """Start a new display here; what comes next renders below whatever the host shows now."""
+        self._cuts.append(len(self._parts))
 
     def finish(self, footer: str) -> None:
         self.footer = footer
@@ -327,9 +332,9 @@ class TurnView:
         elapsed = self._clock() - self._started
         return f"⏳ {elapsed:.0f} s · {self._activity}…"
 
-    def markdown(self) -> str:
+    def _markdown(self, parts: list[_Part], *, last: bool) -> str:
         chunks: list[str] = []
-        for part in self._parts:
+        for part in parts:
             if isinstance(part, _Text):
                 if part.text:
                     chunks.append(escape_markdown(part.text))
@@ -342,8 +347,9 @@ class TurnView:
             else:
                 icon = {"error": "❌", "cancelled": "⏹"}.get(part.kind, "💬")
                 chunks.append(f"{icon} {escape_markdown(part.text)}")
-        chunks.append(f"<sub>{escape_markdown(self.footer)}</sub>" if self.footer else f"<sub>{self._status()}</sub>")
-        return "\n\n".join(chunks) + "\n"
+        if last:
+            chunks.append(f"<sub>{escape_markdown(self.footer or self._status())}</sub>")
+        return "\n\n".join(chunks) + "\n" if chunks else ""
 
     def _tool_markdown(self, tool: _Tool) -> str:
         summary = tool_summary(tool.name, tool.input)
@@ -357,9 +363,9 @@ class TurnView:
             lines.append(f"{mark} " + "  \n".join(code_span(line) for line in result.splitlines() or [""]))
         return "> " + "  \n> ".join(lines)
 
-    def plain(self) -> str:
+    def _plain(self, parts: list[_Part], *, last: bool) -> str:
         chunks: list[str] = []
-        for part in self._parts:
+        for part in parts:
             if isinstance(part, _Text) and part.text:
                 chunks.append(part.text)
             elif isinstance(part, _Thinking) and part.text:
@@ -373,8 +379,18 @@ class TurnView:
                 chunks.append(line)
             elif isinstance(part, _Note):
                 chunks.append(part.text)
-        chunks.append(self.footer or self._status())
+        if last:
+            chunks.append(self.footer or self._status())
         return "\n\n".join(chunks)
 
-    def bundle(self) -> dict[str, str]:
-        return {"text/markdown": self.markdown(), "text/plain": self.plain()}
+    def bundles(self) -> list[dict[str, str]]:
+        """One ``text/markdown`` + ``text/plain`` bundle per display, in order; the last has the status."""
+        bounds = [0, *self._cuts, len(self._parts)]
+        segments = [self._parts[start:end] for start, end in itertools.pairwise(bounds)]
+        return [
+            {
+                "text/markdown": self._markdown(parts, last=i == len(segments) - 1),
+                "text/plain": self._plain(parts, last=i == len(segments) - 1),
+            }
+            for i, parts in enumerate(segments)
+        ]

@@ -20,6 +20,7 @@ from .session import (
     RequestCancelled,
     Result,
     Session,
+    SessionError,
     ToolResult,
 )
 
@@ -44,6 +45,9 @@ PermissionDecision = Allow | Deny
 class Responder(Protocol):
     """Answers what the CLI asks the host during a turn."""
 
+    #: Whether answering shows something in the output (then the turn's display continues below it).
+    shows_output: bool
+
     async def permission(self, request: PermissionRequest) -> PermissionDecision: ...
 
     async def host_tool(self, request: HostToolRequest) -> ToolResult: ...
@@ -55,8 +59,8 @@ class Responder(Protocol):
 class DisplaySink(Protocol):
     """Where a turn's output goes."""
 
-    def update(self, bundle: dict[str, str]) -> None:
-        """Show ``bundle`` in place of what this turn showed before."""
+    def update(self, bundles: list[dict[str, str]]) -> None:
+        """Show the turn's displays (one bundle each) in place of what it showed before."""
 
     def image(self, media_type: str, data: str) -> None: ...
 
@@ -70,6 +74,7 @@ class HeadlessResponder:
     """
 
     policy: str = "deny"
+    shows_output = False
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
         if self.policy == "allow":
@@ -122,7 +127,7 @@ async def run_turn(
         nonlocal last_sent, dirty, images_sent
         now = time.monotonic()
         if force or (dirty and now - last_sent >= interval):
-            sink.update(view.bundle())
+            sink.update(view.bundles())
             last_sent, dirty = now, False
         for media_type, data in view.images[images_sent:]:
             sink.image(media_type, data)
@@ -132,6 +137,8 @@ async def run_turn(
         nonlocal dirty
         view.set_tool_note(request.tool_use_id, "waiting for your approval below")
         flush(force=True)
+        if responder.shows_output:
+            view.cut()
         decision = await responder.permission(request)
         view.set_tool_note(request.tool_use_id, _decision_note(decision))
         if isinstance(decision, Allow):
@@ -144,6 +151,8 @@ async def run_turn(
         nonlocal dirty
         view.set_tool_note(request.tool_use_id, "waiting for your answer below")
         flush(force=True)
+        if responder.shows_output:
+            view.cut()
         result = await responder.host_tool(request)
         view.set_tool_note(request.tool_use_id, "answered" if not result.is_error else "not answered")
         await session.send_tool_result(result)
@@ -156,22 +165,30 @@ async def run_turn(
 
     await session.send_message(prompt)
     flush(force=True)
+    failure: SessionError | None = None
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(tick)
-        while (event := await session.next_event()) is not None:
-            if isinstance(event, PermissionRequest):
-                tasks.start_soon(answer_permission, event)
-            elif isinstance(event, HostToolRequest):
-                tasks.start_soon(answer_host_tool, event)
-            elif isinstance(event, RequestCancelled):
-                responder.cancel(event.tool_use_id)
-                view.set_tool_note(event.tool_use_id, "cancelled")
-                dirty = True
-            else:
-                dirty |= view.apply(event)
-            flush()
+        try:
+            while (event := await session.next_event()) is not None:
+                if isinstance(event, PermissionRequest):
+                    tasks.start_soon(answer_permission, event)
+                elif isinstance(event, HostToolRequest):
+                    tasks.start_soon(answer_host_tool, event)
+                elif isinstance(event, RequestCancelled):
+                    responder.cancel(event.tool_use_id)
+                    view.set_tool_note(event.tool_use_id, "cancelled")
+                    dirty = True
+                else:
+                    dirty |= view.apply(event)
+                flush()
+        except SessionError as exc:
+            # Raised below, outside the task group, so callers see the error itself rather than
+            # an ExceptionGroup wrapping it.
+            failure = exc
         # The turn is over; anything still waiting for a person is moot.
         tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return view
 
 

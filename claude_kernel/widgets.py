@@ -141,6 +141,8 @@ class AnswerPanel(_Panel):
 class WidgetResponder:
     """Answers through panels shown in the running cell's output."""
 
+    shows_output = True
+
     def __init__(self, show: Callable[[w.Widget], None]) -> None:
         self._show = show
         self._panels: dict[str, _Panel] = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +12,8 @@ from typing import Any
 import pytest
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results, user_text
+
+from .kernel_client import WIDGET_VIEW
 
 pytestmark = pytest.mark.real_cli
 
@@ -74,6 +79,17 @@ def test_permission_prompt_allowed_by_click(claude_kernel: Any, fake_api: FakeMe
     assert run.reply is not None and run.reply["status"] == "ok"
     assert (workdir / "clicked.txt").exists()
     assert "Created it." in run.markdown() and "allowed" in run.markdown()
+    # The panel sits under its tool card, and the answer continues in a display below the panel.
+    shown = [m["content"]["data"] for m in run.outputs if m["msg_type"] == "display_data"]
+    kinds = ["widget" if WIDGET_VIEW in data else "markdown" for data in shown]
+    assert kinds == ["markdown", "widget", "markdown"]
+    first, last = (
+        run.displays()[m["content"]["transient"]["display_id"]]["text/markdown"]
+        for m in run.outputs
+        if m["msg_type"] == "display_data" and WIDGET_VIEW not in m["content"]["data"]
+    )
+    assert "touch clicked.txt" in first and "allowed" in first and "Created it." not in first
+    assert "Created it." in last and "session" in last
 
 
 def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
@@ -191,3 +207,47 @@ def test_model_cwd_and_permission_magics(claude_kernel: Any, fake_api: FakeMessa
     # The file landed in the new working directory, and the CLI restart kept the conversation going.
     assert (sub / "pre-allowed.txt").exists() and "Made it." in run.markdown()
     assert "sonnet" in fake_api.requests[-1]["model"]
+
+
+def test_images_from_tools_are_shown(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    from .test_session_turns import PIXEL
+
+    (workdir / "plot.png").write_bytes(base64.b64decode(PIXEL))
+    fake_api.enqueue(Reply.tool("Read", {"file_path": str(workdir / "plot.png")}), Reply.text("A tiny plot."))
+    run = claude_kernel.run("show me plot.png")
+    images = [
+        m["content"]["data"]["image/png"]
+        for m in run.outputs
+        if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"]
+    ]
+    assert len(images) == 1 and base64.b64decode(images[0]).startswith(b"\x89PNG")
+    assert "A tiny plot." in run.markdown()
+
+
+def test_cli_crash_mid_cell_is_reported_and_the_next_cell_resumes(
+    claude_kernel: Any, fake_api: FakeMessagesAPI
+) -> None:
+    fake_api.enqueue(Reply.text("Noted: LYNX."), Reply.text("word " * 400, delay=0.02, chunk=5), Reply.text("LYNX."))
+    claude_kernel.run("Remember LYNX")
+    run = claude_kernel.start("talk a lot")
+    claude_kernel.pump(run, until=lambda e: "word word" in e.markdown())
+    os.kill(_cli_pid(claude_kernel.manager.provisioner.process.pid), signal.SIGKILL)
+    claude_kernel.pump(run)
+    assert run.reply is not None and run.reply["ename"] == "ProcessDiedError"
+    assert "next cell resumes" in run.markdown()
+    after = claude_kernel.run("Which animal?")
+    assert after.reply is not None and after.reply["status"] == "ok"
+    assert "LYNX." in after.markdown() and "resumed session" in after.markdown()
+    assert "Remember LYNX" in str(fake_api.requests[-1]["messages"])
+
+
+def _cli_pid(kernel_pid: int) -> int:
+    """The kernel's claude child (found through /proc: the kernel does not publish it)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == kernel_pid and "claude" in stat.with_name("cmdline").read_bytes().decode(errors="replace"):
+            return int(stat.parent.name)
+    raise AssertionError("the kernel has no claude child")
