@@ -28,6 +28,8 @@ def scripted_model(request: dict[str, Any]) -> Reply:
     if tool_results(request) and not user_text(request):
         return Reply.text("Done: the tool ran and I saw its result.", delay=0.02, chunk=4)
     text = user_text(request).lower()
+    if "variable" in text:
+        return Reply.tool("mcp__notebook__list_variables", {}, say="Let me look at your variables.")
     if "file" in text:
         return Reply.tool(
             "Bash",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,35 +22,27 @@ from . import __version__
 from .conversation import Conversation, MagicError, split_magics
 from .render import TurnView
 from .session import ProcessDiedError, SessionError
-from .turn import HeadlessResponder, Responder, footer, run_turn
+from .turn import HeadlessResponder, Responder, UpdatableDisplays, footer, run_turn
 from .widgets import WidgetResponder
 
 __all__ = ["ClaudeKernel"]
 
 
-class _CellDisplay:
-    """One updatable display in the running cell's output (a DisplaySink)."""
+class _CellDisplay(UpdatableDisplays):
+    """The running cell's output, sent on iopub with the execute request as parent."""
 
     def __init__(self, kernel: ClaudeKernel, parent: dict[str, Any]) -> None:
+        super().__init__()
         self._kernel = kernel
         self._parent = parent
-        # Fresh ids per cell: an update replaces every output carrying its id, in any cell.
-        self._display_ids: list[str] = []
 
     def _send(self, msg_type: str, content: dict[str, Any]) -> None:
         assert self._kernel.session is not None
         self._kernel.session.send(self._kernel.iopub_socket, msg_type, content, parent=self._parent)
 
-    def update(self, bundles: list[dict[str, str]]) -> None:
-        for index, bundle in enumerate(bundles):
-            if index == len(self._display_ids):
-                self._display_ids.append(uuid.uuid4().hex)
-                msg_type = "display_data"
-            else:
-                msg_type = "update_display_data"
-            self._send(
-                msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": self._display_ids[index]}}
-            )
+    def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+        msg_type = "display_data" if new else "update_display_data"
+        self._send(msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}})
 
     def image(self, media_type: str, data: str) -> None:
         self._send("display_data", {"data": {media_type: data}, "metadata": {}})

@@ -8,6 +8,7 @@ click, a declared policy when nobody can). Everything else about a turn lives he
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +25,17 @@ from .session import (
     ToolResult,
 )
 
-__all__ = ["Allow", "Deny", "DisplaySink", "HeadlessResponder", "PermissionDecision", "Responder", "run_turn"]
+__all__ = [
+    "Allow",
+    "Deny",
+    "DisplaySink",
+    "HeadlessResponder",
+    "PermissionDecision",
+    "Responder",
+    "UpdatableDisplays",
+    "footer",
+    "run_turn",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,27 @@ class DisplaySink(Protocol):
         """Show the turn's displays (one bundle each) in place of what it showed before."""
 
     def image(self, media_type: str, data: str) -> None: ...
+
+
+class UpdatableDisplays:
+    """The DisplaySink bookkeeping both hosts share: one display id per bundle, new ones appended.
+
+    Ids are fresh per cell run: an update replaces every output carrying its id, in any cell.
+    Subclasses only say how one bundle is published.
+    """
+
+    def __init__(self) -> None:
+        self._display_ids: list[str] = []
+
+    def update(self, bundles: list[dict[str, str]]) -> None:
+        for index, bundle in enumerate(bundles):
+            new = index == len(self._display_ids)
+            if new:
+                self._display_ids.append(uuid.uuid4().hex)
+            self.publish(bundle, self._display_ids[index], new=new)
+
+    def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

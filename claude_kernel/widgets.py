@@ -61,21 +61,21 @@ class _Panel:
         return await self._answer
 
 
+# Tools whose main input the user may edit before allowing: the field to put in a text area.
+_EDITABLE = {"Bash": "command", "run_python": "code"}
+
+
 def _input_view(request: PermissionRequest) -> tuple[list[w.Widget], Callable[[], dict[str, Any] | None]]:
     """How a tool's input is shown, and how to read back an edit (None: unchanged)."""
     tool_input = request.input
-    if request.tool_name == "Bash" and isinstance(tool_input.get("command"), str):
-        editor = w.Textarea(
-            value=tool_input["command"],
-            layout=w.Layout(width="100%"),
-            rows=min(8, tool_input["command"].count("\n") + 2),
-        )
+    editable = _EDITABLE.get(request.tool_name, "")
+    if isinstance(tool_input.get(editable), str):
+        original = tool_input[editable]
+        editor = w.Textarea(value=original, layout=w.Layout(width="100%"), rows=min(12, original.count("\n") + 2))
         editor.add_class("claude-command")
 
         def edited() -> dict[str, Any] | None:
-            if editor.value == tool_input["command"]:
-                return None
-            return {**tool_input, "command": editor.value}
+            return None if editor.value == original else {**tool_input, editable: editor.value}
 
         return [editor], edited
     if request.tool_name in ("Edit", "Write", "MultiEdit", "NotebookEdit"):

@@ -102,14 +102,12 @@ def kernelspec_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ["JUPYTER_PATH"] = previous
 
 
-@pytest.fixture
-def claude_kernel(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
-    """A running Claude kernel (through its kernelspec) talking to the real CLI and the fake API."""
+def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
     from jupyter_client.manager import KernelManager
 
     from .kernel_client import KernelDriver
 
-    manager = KernelManager(kernel_name="claude")
+    manager = KernelManager(kernel_name=name)
     manager.start_kernel(env={**os.environ, **cli_env}, cwd=str(workdir))
     client = manager.blocking_client()
     client.start_channels()
@@ -119,3 +117,18 @@ def claude_kernel(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) 
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=False)
+
+
+@pytest.fixture
+def claude_kernel(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
+    """A running Claude kernel (through its kernelspec) talking to the real CLI and the fake API."""
+    yield from _running_kernel("claude", cli_env, workdir)
+
+
+@pytest.fixture
+def python_kernel(cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
+    """A stock IPython kernel with ``%load_ext claude_kernel`` done, on the real CLI and the fake API."""
+    for driver in _running_kernel("python3", cli_env, workdir):
+        loaded = driver.run("%load_ext claude_kernel")
+        assert loaded.reply is not None and loaded.reply["status"] == "ok", loaded.outputs
+        yield driver

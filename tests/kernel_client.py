@@ -19,7 +19,12 @@ class Execution:
     reply: dict[str, Any] | None = None
     outputs: list[dict[str, Any]] = field(default_factory=list)  # iopub messages for this cell
     widgets: dict[str, dict[str, Any]] = field(default_factory=dict)  # model_id -> state
-    done: bool = False
+    idle: bool = False
+
+    @property
+    def done(self) -> bool:
+        """The reply came and the kernel went idle (the two arrive on different channels, in any order)."""
+        return self.reply is not None and self.idle
 
     def displays(self) -> dict[str, dict[str, Any]]:
         """The latest bundle of every display id (updates applied, as a frontend would)."""
@@ -75,8 +80,7 @@ class KernelDriver:
                 if msg["msg_type"] == "comm_open":
                     execution.widgets[msg["content"]["comm_id"]] = msg["content"]["data"].get("state", {})
                 elif msg["msg_type"] == "status":
-                    if msg["content"]["execution_state"] == "idle" and execution.reply is not None:
-                        execution.done = True
+                    execution.idle = execution.idle or msg["content"]["execution_state"] == "idle"
                 else:
                     execution.outputs.append(msg)
             try:

@@ -1,0 +1,219 @@
+"""``%%claude`` in an ordinary IPython kernel (``%load_ext claude_kernel``).
+
+Same Session, same turn runner, same rendering as the Claude kernel; what differs is how output is
+sent (IPython's ``display``) and three extra host tools over the user's namespace.
+
+Why the cell is rewritten into an ``await``: on ipykernel >= 7.4 a widget click reaches the kernel
+while a cell is running only if that cell awaits on the kernel's event loop. A plain (sync) magic
+would block the loop, so no approval could ever arrive. An input transformer therefore turns a
+``%%claude`` cell into ``await ...run_cell(line, body)``, which IPython runs as an async cell; the
+stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this module turns into
+``Session.interrupt()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+import anyio
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display, update_display
+
+from .conversation import Conversation
+from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
+from .render import TurnView
+from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
+from .turn import Deny, HeadlessResponder, PermissionDecision, Responder, UpdatableDisplays, footer, run_turn
+from .widgets import WidgetResponder
+
+__all__ = ["load_ipython_extension", "run_cell"]
+
+_conversation: Conversation | None = None
+
+
+class _IPythonDisplays(UpdatableDisplays):
+    def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+        (display if new else update_display)(bundle, raw=True, display_id=display_id)
+
+    def image(self, media_type: str, data: str) -> None:
+        display({media_type: data}, raw=True)
+
+
+class NotebookResponder:
+    """Answers the namespace tools itself; asks the person (or the policy) for everything else."""
+
+    def __init__(self, base: WidgetResponder | HeadlessResponder, namespace: NotebookNamespace) -> None:
+        self._base = base
+        self._namespace = namespace
+        self.shows_output = base.shows_output
+
+    async def permission(self, request: PermissionRequest) -> PermissionDecision:
+        return await self._base.permission(request)
+
+    async def host_tool(self, request: HostToolRequest) -> ToolResult:
+        if request.tool_name == "list_variables":
+            return ToolResult(request.tool_use_id, self._namespace.list_variables())
+        if request.tool_name == "inspect_variable":
+            try:
+                return ToolResult(request.tool_use_id, self._namespace.inspect_variable(str(request.input.get("name"))))
+            except KeyError as exc:
+                return ToolResult(request.tool_use_id, str(exc.args[0]), is_error=True)
+        if request.tool_name == "run_python":
+            return await self._run_python(request)
+        return await self._base.host_tool(request)
+
+    async def _run_python(self, request: HostToolRequest) -> ToolResult:
+        approval = PermissionRequest(
+            request_id="",
+            tool_name="run_python",
+            input=dict(request.input),
+            tool_use_id=request.tool_use_id,
+            suggestions=[],
+            description="Run this code in your notebook's namespace",
+            blocked_path=None,
+            raw={},
+        )
+        decision = await self._base.permission(approval)
+        if isinstance(decision, Deny):
+            return ToolResult(request.tool_use_id, f"The user did not run the code: {decision.message}", is_error=True)
+        code = str((decision.updated_input or request.input).get("code", ""))
+        output, failed = self._namespace.run_python(code)
+        return ToolResult(request.tool_use_id, output, is_error=failed)
+
+    def cancel(self, tool_use_id: str) -> None:
+        self._base.cancel(tool_use_id)
+
+
+def _ipython() -> Any:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise UsageError("%%claude needs IPython")
+    return shell
+
+
+def _conversation_for_shell() -> Conversation:
+    if _conversation is None:
+        raise UsageError("run %load_ext claude_kernel first")
+    return _conversation
+
+
+def _can_click(shell: Any) -> bool:
+    """Someone can click widgets: a kernel whose frontend allows input (nbclient does not)."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return False
+    parent = kernel.get_parent("shell") or {}
+    return bool(parent.get("content", {}).get("allow_stdin"))
+
+
+@magic_arguments()
+@argument("-o", "--output", metavar="NAME", help="store the answer text in this variable")
+@argument("--model", help="switch the model (for this and later cells)")
+@argument("--new", action="store_true", help="start a fresh conversation first")
+@argument("--resume", metavar="ID", help="continue an earlier conversation")
+@argument("--headless", choices=["deny", "allow"], help="policy for approvals when nobody can click")
+@argument("message", nargs="*", help="the message (in a %%claude cell: the cell body)")
+def _claude_arguments(line: str) -> None:
+    """Talk to Claude Code. Every %%claude cell is one turn in one conversation per kernel.
+
+    The answer streams into the cell; approvals and questions appear as buttons while the cell
+    runs; the stop button interrupts the turn and keeps the conversation. Claude can list and
+    inspect your variables and, once you allow it in the cell, run Python in your namespace.
+    """
+
+
+async def _apply_options(conversation: Conversation, args: Any) -> None:
+    if args.new:
+        await conversation.restart(resume=None)
+    if args.resume:
+        await conversation.restart(resume=args.resume)
+    if args.model:
+        session = await conversation.ensure_session()
+        await session.set_model(args.model)
+        conversation.options = replace(conversation.options, model=args.model)
+    if args.headless:
+        conversation.headless_policy = args.headless
+
+
+async def run_cell(line: str, body: str) -> None:
+    """The body of a ``%%claude`` cell (or a ``%claude`` line), run as an async cell."""
+    shell = _ipython()
+    conversation = _conversation_for_shell()
+    args = parse_argstring(_claude_arguments, line)
+    await _apply_options(conversation, args)
+    message = body.strip() or " ".join(args.message).strip()
+    if not message:
+        return
+    session = await conversation.ensure_session()
+    displays = _IPythonDisplays()
+    base = WidgetResponder(display) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
+    responder: Responder = NotebookResponder(base, NotebookNamespace(shell.user_ns))
+    view = TurnView()
+    try:
+        await run_turn(session, message, sink=displays, responder=responder, view=view)
+    except asyncio.CancelledError:
+        # The stop button: end the turn in the CLI (the session stays), keep what streamed.
+        with anyio.CancelScope(shield=True):
+            await session.interrupt()
+            while (event := await session.next_event()) is not None:
+                view.apply(event)
+            view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
+            view.finish(footer(view, session))
+            displays.update(view.bundles())
+        raise
+    finally:
+        if isinstance(base, WidgetResponder):
+            base.cancel_all()
+    view.finish(footer(view, session))
+    displays.update(view.bundles())
+    if args.output:
+        shell.user_ns[args.output] = view.text
+    if view.result is not None and view.result.is_error and not view.result.interrupted:
+        raise RuntimeError(view.result.error_text)
+
+
+def _rewrite_claude_cells(lines: list[str]) -> list[str]:
+    """Turn a ``%%claude`` cell (or a lone ``%claude ...`` line) into an awaited call."""
+    if not lines:
+        return lines
+    first = lines[0].strip()
+    if first.startswith("%%claude"):
+        line, body = first[len("%%claude") :], "".join(lines[1:])
+    elif first.startswith("%claude") and len(lines) == 1 and first[len("%claude") :][:1] in ("", " "):
+        line, body = first[len("%claude") :], ""
+    else:
+        return lines
+    return [f"await __import__('claude_kernel.magic', fromlist=['run_cell']).run_cell({line!r}, {body!r})\n"]
+
+
+@magics_class
+class ClaudeMagics(Magics):
+    """Registered so ``%claude?`` shows the options; the transformer runs the cells."""
+
+    @line_magic
+    def claude(self, line: str) -> None:
+        raise UsageError("%claude runs as the only line of a cell (or use %%claude); see %claude?")
+
+    @cell_magic("claude")  # type: ignore[arg-type]  # IPython types the named form poorly
+    def claude_cell(self, line: str, cell: str) -> None:
+        raise UsageError("%%claude must be the first line of a cell typed in the notebook; see %claude?")
+
+
+ClaudeMagics.claude.__doc__ = _claude_arguments.__doc__
+ClaudeMagics.claude_cell.__doc__ = _claude_arguments.__doc__
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext claude_kernel``: one conversation for this kernel, started now."""
+    global _conversation
+    if _conversation is None:
+        _conversation = Conversation(SessionOptions(host_tools=NOTEBOOK_TOOLS))
+    shell.register_magics(ClaudeMagics)
+    if _rewrite_claude_cells not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.append(_rewrite_claude_cells)

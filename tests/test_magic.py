@@ -1,0 +1,115 @@
+"""``%%claude`` in a stock IPython kernel: same Session and rendering, plus the namespace tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, tool_results, user_text
+
+pytestmark = pytest.mark.real_cli
+
+
+def _text(run: Any) -> str:
+    return "".join(m["content"].get("text", "") for m in run.outputs if m["msg_type"] == "stream")
+
+
+def test_a_cell_is_a_turn_and_two_cells_share_memory(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply((Text("Noted: the word is **CEDAR**.", chunk=4),), delay=0.01), Reply.text("CEDAR."))
+    first = python_kernel.run("%%claude\nRemember CEDAR")
+    assert first.reply is not None and first.reply["status"] == "ok", first.outputs
+    assert "Noted: the word is **CEDAR**." in first.markdown() and "session" in first.markdown()
+    assert first.count("update_display_data") >= 1
+    second = python_kernel.run("%%claude -o answer\nWhat was the word?")
+    assert "CEDAR." in second.markdown()
+    assert "Remember CEDAR" in str(fake_api.requests[-1]["messages"])
+    assert user_text(fake_api.requests[-1]) == "What was the word?"
+    check = python_kernel.run("print(repr(answer))")
+    assert _text(check).strip() == "'CEDAR.'"
+
+
+def test_one_line_form_and_help(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text("Short answer."))
+    run = python_kernel.run("%claude what is 2+2?")
+    assert "Short answer." in run.markdown()
+    assert user_text(fake_api.requests[-1]) == "what is 2+2?"
+    help_run = python_kernel.run("%claude?")
+    payload = str(help_run.reply)
+    assert "--output" in payload and "conversation" in payload
+
+
+def test_interrupt_keeps_the_session(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text("word " * 400, delay=0.02, chunk=5), Reply.text("Next answer."))
+    run = python_kernel.start("%%claude\ntalk a lot")
+    python_kernel.pump(run, until=lambda e: "word word" in e.markdown())
+    python_kernel.manager.interrupt_kernel()
+    python_kernel.pump(run, timeout=10)
+    assert run.reply is not None and run.reply["status"] == "error"
+    assert "word word" in run.markdown() and "Interrupted" in run.markdown()
+    after = python_kernel.run("%%claude\ngo on")
+    assert after.reply is not None and after.reply["status"] == "ok" and "Next answer." in after.markdown()
+
+
+def test_approval_click_while_the_cell_runs(python_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
+    fake_api.enqueue(
+        Reply.tool("Bash", {"command": "touch from-magic.txt", "description": "Create"}), Reply.text("Made it.")
+    )
+    run = python_kernel.start("%%claude\nmake a file")
+    python_kernel.click(python_kernel.wait_for_button(run, "Allow"))
+    python_kernel.pump(run)
+    assert (workdir / "from-magic.txt").exists() and "Made it." in run.markdown()
+
+
+def test_variable_tools_and_run_python_after_allow(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    python_kernel.run("numbers = list(range(1000))\nsecret_text = 'x' * 100000")
+    fake_api.enqueue(
+        Reply.tool("mcp__notebook__list_variables", {}),
+        Reply.tool("mcp__notebook__inspect_variable", {"name": "secret_text"}),
+        Reply.tool("mcp__notebook__run_python", {"code": "total = sum(numbers)\ntotal"}),
+        Reply.text("The total is 499500."),
+    )
+    run = python_kernel.start("%%claude\nadd up my numbers")
+    python_kernel.click(python_kernel.wait_for_button(run, "Allow"))
+    python_kernel.pump(run)
+    listed, inspected, ran = (str(tool_results(r)[0]["content"]) for r in fake_api.requests[1:4])
+    assert "numbers: list (len 1000)" in listed and "secret_text: str" in listed
+    assert len(inspected) < 5000 and "more characters" in inspected  # summarised, never dumped
+    assert "499500" in ran
+    assert "The total is 499500." in run.markdown()
+    check = python_kernel.run("print(total)")
+    assert _text(check).strip() == "499500"
+
+
+def test_run_python_denied_headless(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.tool("mcp__notebook__run_python", {"code": "ran = True"}), Reply.text("Not allowed."))
+    run = python_kernel.run("%%claude\nset a flag", allow_stdin=False)
+    assert run.reply is not None and run.reply["status"] == "ok"
+    result = tool_results(fake_api.requests[1])[0]
+    assert result["is_error"] and "headless" in str(result["content"])
+    check = python_kernel.run("print('ran' in globals())")
+    assert _text(check).strip() == "False"
+
+
+def test_magic_notebook_runs_headless_with_nbclient(
+    cli_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    from claude_kernel.demo import NOTEBOOKS, scripted_model
+    from claude_kernel.testing.fake_api import FakeMessagesAPI
+
+    notebook = nbformat.read(NOTEBOOKS / "magic.ipynb", as_version=4)
+    with FakeMessagesAPI(fallback=scripted_model) as api:
+        for name, value in {**cli_env, **api.environment()}.items():
+            monkeypatch.setenv(name, value)
+        NotebookClient(
+            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+        ).execute()
+        listed = str(tool_results(api.requests[1])[0]["content"])
+    assert "scores: list (len 5)" in listed and "labels: dict (len 2)" in listed
+    turn, printed = (cell.outputs for cell in notebook.cells[3:5])
+    assert any("Done: the tool ran" in o.get("data", {}).get("text/markdown", "") for o in turn)
+    assert printed[0]["text"].startswith("Done: the tool ran")
