@@ -61,6 +61,8 @@ class Conversation:
             cwd=base.cwd or os.getcwd(),
         )
         self.headless_policy = "deny"
+        #: Host-side tools the user chose "Always allow" for (the CLI keeps its own rules for its tools).
+        self.always_allowed: set[str] = set()
         self.session: Session | None = None
 
     async def ensure_session(self) -> Session:

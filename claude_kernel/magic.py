@@ -27,7 +27,7 @@ from .conversation import Conversation
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .render import TurnView
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
-from .turn import Deny, HeadlessResponder, PermissionDecision, Responder, UpdatableDisplays, footer, run_turn
+from .turn import Allow, Deny, HeadlessResponder, PermissionDecision, Responder, UpdatableDisplays, footer, run_turn
 from .widgets import WidgetResponder
 
 __all__ = ["load_ipython_extension", "run_cell"]
@@ -46,9 +46,12 @@ class _IPythonDisplays(UpdatableDisplays):
 class NotebookResponder:
     """Answers the namespace tools itself; asks the person (or the policy) for everything else."""
 
-    def __init__(self, base: WidgetResponder | HeadlessResponder, namespace: NotebookNamespace) -> None:
+    def __init__(
+        self, base: WidgetResponder | HeadlessResponder, namespace: NotebookNamespace, always_allowed: set[str]
+    ) -> None:
         self._base = base
         self._namespace = namespace
+        self._always_allowed = always_allowed
         self.shows_output = base.shows_output
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
@@ -77,7 +80,12 @@ class NotebookResponder:
             blocked_path=None,
             raw={},
         )
-        decision = await self._base.permission(approval)
+        if "run_python" in self._always_allowed:
+            decision: PermissionDecision = Allow()
+        else:
+            decision = await self._base.permission(approval)
+        if isinstance(decision, Allow) and decision.always:
+            self._always_allowed.add("run_python")
         if isinstance(decision, Deny):
             return ToolResult(request.tool_use_id, f"The user did not run the code: {decision.message}", is_error=True)
         code = str((decision.updated_input or request.input).get("code", ""))
@@ -153,7 +161,7 @@ async def run_cell(line: str, body: str) -> None:
     session = await conversation.ensure_session()
     displays = _IPythonDisplays()
     base = WidgetResponder(display) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
-    responder: Responder = NotebookResponder(base, NotebookNamespace(shell.user_ns))
+    responder: Responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     view = TurnView()
     try:
         await run_turn(session, message, sink=displays, responder=responder, view=view)

@@ -9,6 +9,9 @@ Shared by the kernel and the ``%%claude`` magic; nothing here knows how output i
   one-line summary of its result, errors marked;
 * a status line while the turn runs (elapsed time, current activity), a footer when it ends.
 
+Only symbols found in common text fonts are used (no emoji): headless and minimal systems draw
+emoji as empty boxes.
+
 Model text, tool inputs and tool results are untrusted: JupyterLab renders HTML inside Markdown
 outputs of a live session, so every piece of it goes through :func:`escape_markdown` (or into a
 code span), and only this module's own fixed tags reach the page. ``$`` is escaped too, because two
@@ -129,6 +132,7 @@ def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
     """The one input that says what a tool call does: the command, the path, the pattern."""
     for key in (
         "command",
+        "code",
         "file_path",
         "notebook_path",
         "path",
@@ -330,7 +334,7 @@ class TurnView:
 
     def _status(self) -> str:
         elapsed = self._clock() - self._started
-        return f"⏳ {elapsed:.0f} s · {self._activity}…"
+        return f"● {elapsed:.0f} s · {self._activity}…"
 
     def _markdown(self, parts: list[_Part], *, last: bool) -> str:
         chunks: list[str] = []
@@ -341,11 +345,11 @@ class TurnView:
             elif isinstance(part, _Thinking):
                 if part.text:
                     body = "\n".join("> " + line for line in escape_markdown(part.text).splitlines())
-                    chunks.append(f"<details><summary>💭 Thinking</summary>\n\n{body}\n\n</details>")
+                    chunks.append(f"<details><summary>Thinking</summary>\n\n{body}\n\n</details>")
             elif isinstance(part, _Tool):
                 chunks.append(self._tool_markdown(part))
             else:
-                icon = {"error": "❌", "cancelled": "⏹"}.get(part.kind, "💬")
+                icon = {"error": "✗", "cancelled": "■"}.get(part.kind, "•")
                 chunks.append(f"{icon} {escape_markdown(part.text)}")
         if last:
             chunks.append(f"<sub>{escape_markdown(self.footer or self._status())}</sub>")
@@ -353,7 +357,7 @@ class TurnView:
 
     def _tool_markdown(self, tool: _Tool) -> str:
         summary = tool_summary(tool.name, tool.input)
-        head = f"🔧 **{escape_markdown(_tool_label(tool.name))}**" + (f" {code_span(summary)}" if summary else "")
+        head = f"▸ **{escape_markdown(_tool_label(tool.name))}**" + (f" {code_span(summary)}" if summary else "")
         lines = [head]
         if tool.note:
             lines.append(f"↳ {escape_markdown(tool.note)}")

@@ -55,7 +55,7 @@ class _Panel:
 
     def cancel(self) -> None:
         if not self._answer.done():
-            self._settle(None, "⏹ cancelled (the turn was interrupted)")
+            self._settle(None, "■ cancelled (the turn was interrupted)")
 
     async def wait(self) -> Any:
         return await self._answer

@@ -16,6 +16,11 @@ from claude_kernel.testing.fake_api import FakeMessagesAPI
 FAKE_CLI = str(Path(__file__).with_name("fake_cli.py"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they are the slowest, and quick failures elsewhere should show first."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

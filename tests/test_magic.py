@@ -113,3 +113,18 @@ def test_magic_notebook_runs_headless_with_nbclient(
     turn, printed = (cell.outputs for cell in notebook.cells[3:5])
     assert any("Done: the tool ran" in o.get("data", {}).get("text/markdown", "") for o in turn)
     assert printed[0]["text"].startswith("Done: the tool ran")
+
+
+def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(
+        Reply.tool("mcp__notebook__run_python", {"code": "a = 1"}),
+        Reply.text("One."),
+        Reply.tool("mcp__notebook__run_python", {"code": "b = 2"}),
+        Reply.text("Two."),
+    )
+    first = python_kernel.start("%%claude\nset a")
+    python_kernel.click(python_kernel.wait_for_button(first, "Always allow"))
+    python_kernel.pump(first)
+    second = python_kernel.run("%%claude\nset b")
+    assert not second.widgets and "Two." in second.markdown()
+    assert _text(python_kernel.run("print(a + b)")).strip() == "3"

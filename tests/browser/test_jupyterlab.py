@@ -1,0 +1,260 @@
+"""What a user sees and clicks in JupyterLab and Notebook 7, with the real CLI and a scripted model."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results
+
+from .conftest import DONE, TOKEN, JupyterServer, playwright, shot
+
+expect = playwright.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.real_cli]
+
+
+class Notebook:
+    """One open notebook, every locator scoped to its panel (a restored workspace can hide others)."""
+
+    def __init__(self, page: Any, server: JupyterServer, name: str, *, opened: bool = False) -> None:
+        """Open ``name`` (or, with ``opened``, take the Lab tab already showing it)."""
+        self.page = page
+        if server.app == "lab":
+            if not opened:
+                page.goto(f"{server.url}/lab/tree/{name}?reset&token={TOKEN}")
+            tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=name)
+            expect(tab).to_be_visible()
+            self.panel = page.locator(f"[id='{tab.get_attribute('data-id')}']")
+        else:
+            page.goto(f"{server.url}/notebooks/{name}?token={TOKEN}")
+            self.panel = page.locator(".jp-NotebookPanel")
+        self._wait_for_kernel(server, name)
+
+    def _wait_for_kernel(self, server: JupyterServer, name: str) -> None:
+        # The toolbar says "idle" before any kernel exists; the server knows better.
+        expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            sessions = [s for s in server.api("GET", "/api/sessions") if s["path"].endswith(name)]
+            if sessions and sessions[0]["kernel"]["execution_state"] == "idle":
+                return
+            time.sleep(0.2)
+        raise AssertionError("the kernel never became idle")
+
+    def cell(self, index: int) -> Any:
+        return self.panel.locator(".jp-Notebook .jp-Cell").nth(index)
+
+    def run(self, index: int, code: str) -> Any:
+        """Type ``code`` into cell ``index`` (as is: no auto-indent) and run it."""
+        cell = self.cell(index)
+        cell.locator(".jp-InputArea-editor .cm-content").click()
+        self.page.keyboard.insert_text(code)
+        self.page.keyboard.press("Shift+Enter")
+        return cell
+
+    def wait_done(self, cell: Any, timeout: float = 60_000) -> None:
+        expect(cell.locator(".jp-InputArea-prompt")).to_have_text(DONE, timeout=timeout)
+
+
+def button(scope: Any, label: str) -> Any:
+    """The widget button labelled exactly ``label`` ("Allow" is not "Always allow"); icons aside."""
+    return scope.locator("button.jupyter-button").filter(has_text=re.compile(rf"^\W*{label}$"))
+
+
+def _open(page: Any, server: JupyterServer, request: pytest.FixtureRequest, kernel: str = "claude") -> Notebook:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name) + ".ipynb"
+    server.create_notebook(name, kernel)
+    return Notebook(page, server, name)
+
+
+def test_pick_claude_from_the_launcher_and_watch_the_answer_stream(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI
+) -> None:
+    model.enqueue(
+        Reply(
+            (
+                Thinking("A friendly greeting fits."),
+                Text("Hello from **Claude**! Streaming, word by word, into your notebook. " * 4, chunk=4),
+            ),
+            delay=0.03,
+        )
+    )
+    page.goto(f"{lab.url}/lab?reset&token={TOKEN}")
+    page.locator(".jp-LauncherCard[data-category='Notebook'][title='Claude']").click()
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
+    expect(tab).to_contain_text(".ipynb")
+    notebook = Notebook(page, lab, tab.inner_text().strip(), opened=True)
+    expect(page.locator(".jp-StatusBar-TextItem", has_text="Claude")).to_be_visible()
+    cell = notebook.run(0, "Say hello")
+    output = cell.locator(".jp-OutputArea-output").first
+    expect(output).to_contain_text("Hello from", timeout=30_000)
+    streaming = output.inner_text()
+    shot(page, "lab-streaming")
+    notebook.wait_done(cell)
+    final = output.inner_text()
+    assert len(final) > len(streaming)  # it grew while we watched
+    expect(output.locator("strong", has_text="Claude").first).to_be_visible()  # rendered Markdown
+    expect(output.locator("details summary", has_text="Thinking")).to_be_visible()
+    expect(output).to_contain_text("session")  # the footer
+    shot(page, "lab-answer")
+
+
+def test_bash_prompt_allow_then_deny(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(
+        Reply.tool(
+            "Bash",
+            {"command": "touch allowed-in-browser.txt && echo CREATED-OK", "description": "Create"},
+            say="I will create the file.",
+        ),
+        Reply.text("The file exists now."),
+        Reply.tool("Bash", {"command": "touch denied-in-browser.txt", "description": "Create another"}),
+        Reply.text("Understood, I did not create it."),
+    )
+    notebook = _open(page, lab, request)
+    first = notebook.run(0, "Create a file")
+    allow = button(first, "Allow")
+    expect(allow).to_be_visible()
+    expect(first.locator(".claude-command textarea")).to_have_value(re.compile("touch allowed-in-browser.txt"))
+    shot(page, "lab-permission-prompt")
+    allow.click()
+    notebook.wait_done(first)
+    expect(first).to_contain_text("CREATED-OK")  # the command's output, in its tool card
+    expect(first).to_contain_text("The file exists now.")
+    expect(first).to_contain_text("✔ allowed")
+    assert (lab.root / "allowed-in-browser.txt").exists()
+    shot(page, "lab-permission-allowed")
+
+    second = notebook.run(1, "Create another")
+    deny = button(second, "Deny")
+    expect(deny).to_be_visible()
+    second.locator(".widget-text input").fill("not today")
+    deny.click()
+    notebook.wait_done(second)
+    expect(second).to_contain_text("Understood, I did not create it.")
+    expect(second).to_contain_text("denied: not today")
+    assert not (lab.root / "denied-in-browser.txt").exists()
+    assert "not today" in str(tool_results(model.requests[-1])[0]["content"])
+
+
+def test_ask_user_by_typing_and_submit(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(
+        Reply.tool("mcp__notebook__ask_user", {"question": "Which dataset should I use?"}),
+        Reply.text("Great, using penguins."),
+    )
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Ask me which dataset")
+    expect(cell).to_contain_text("Which dataset should I use?")
+    cell.locator(".widget-textarea textarea").fill("penguins")
+    shot(page, "lab-ask-user")
+    button(cell, "Submit").click()
+    notebook.wait_done(cell)
+    expect(cell).to_contain_text("Great, using penguins.")
+    assert "penguins" in str(tool_results(model.requests[-1])[0]["content"])
+
+
+def test_interrupt_button_stops_a_slow_answer(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(Reply.text("slowly " * 500, delay=0.03, chunk=7), Reply.text("Back to normal."))
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Talk for a long time")
+    expect(cell).to_contain_text("slowly slowly", timeout=30_000)
+    notebook.panel.locator("jp-button[data-command='notebook:interrupt-kernel']").click()
+    notebook.wait_done(cell, timeout=15_000)
+    expect(cell).to_contain_text("KeyboardInterrupt")
+    expect(cell).to_contain_text("Interrupted")
+    shot(page, "lab-interrupted")
+    after = notebook.run(1, "Carry on")
+    notebook.wait_done(after)
+    expect(after).to_contain_text("Back to normal.")
+
+
+def test_model_html_never_executes(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(
+        Reply.text(
+            'Look: <script>window.__claude_pwned = 1</script><img src=x onerror="window.__claude_pwned = 2">'
+            " and [a link](javascript:window.__claude_pwned=3) that costs $5 and $6."
+        )
+    )
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Say something nasty")
+    notebook.wait_done(cell)
+    expect(cell).to_contain_text("<script>")  # shown as text
+    cell.locator("a", has_text="a link").click(no_wait_after=True)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__claude_pwned") is None
+    assert cell.locator("img[src='x']").count() == 0
+    expect(cell).to_contain_text("$5 and $6")  # not typeset as math
+    shot(page, "lab-html-escaped")
+
+
+def test_percent_percent_claude_with_an_approval_click(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(Reply.tool("mcp__notebook__run_python", {"code": "answer = 6 * 7\nanswer"}), Reply.text("It is 42."))
+    notebook = _open(page, lab, request, kernel="python3")
+    loaded = notebook.run(0, "%load_ext claude_kernel")
+    notebook.wait_done(loaded)
+    cell = notebook.run(1, "%%claude\nWhat is six times seven? Use Python.")
+    expect(cell.locator(".claude-command textarea")).to_have_value(re.compile("answer = 6 \\* 7"))
+    shot(page, "lab-magic-run-python")
+    button(cell, "Allow").click()
+    notebook.wait_done(cell)
+    expect(cell).to_contain_text("It is 42.")
+    assert "42" in str(tool_results(model.requests[-1])[0]["content"])
+    check = notebook.run(2, "print(answer + 1)")
+    notebook.wait_done(check)
+    expect(check).to_contain_text("43")
+
+
+def test_dark_theme(page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest) -> None:
+    """Cards, panels and the footer stay readable in the dark theme (look at lab-dark-theme.png)."""
+    model.enqueue(
+        Reply(
+            (Thinking("Checking."), Text("Here is a **dark** answer with `code`.")),
+        ),
+        Reply.tool("Bash", {"command": "touch dark.txt", "description": "Create"}),
+    )
+    notebook = _open(page, lab, request)
+    _set_theme(page, "JupyterLab Dark")
+    expect(page.locator("body[data-jp-theme-light='false']")).to_be_attached()
+    first = notebook.run(0, "Answer in the dark")
+    notebook.wait_done(first)
+    second = notebook.run(1, "Make a file")
+    expect(button(second, "Allow")).to_be_visible()
+    first.evaluate("cell => cell.scrollIntoView({block: 'start'})")
+    shot(page, "lab-dark-theme")
+    button(second, "Deny").click()
+    notebook.wait_done(second)
+    _set_theme(page, "JupyterLab Light")  # the server is shared with later tests
+
+
+def _set_theme(page: Any, theme: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
+
+
+def test_notebook7_kernel_flow(
+    page: Any, notebook7: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(
+        Reply.tool("Bash", {"command": "touch nb7.txt", "description": "Create"}), Reply.text("Done in Notebook 7.")
+    )
+    notebook = _open(page, notebook7, request)
+    cell = notebook.run(0, "Create nb7.txt")
+    button(cell, "Allow").click()
+    notebook.wait_done(cell)
+    expect(cell).to_contain_text("Done in Notebook 7.")
+    assert (notebook7.root / "nb7.txt").exists()
+    shot(page, "notebook7-answer")
