@@ -154,6 +154,7 @@ async def run_turn(
     last_sent = 0.0
     dirty = True
     images_sent = 0
+    cancelled: set[str] = set()
 
     def flush(*, force: bool = False) -> None:
         nonlocal last_sent, dirty, images_sent
@@ -172,6 +173,8 @@ async def run_turn(
         if responder.shows_output:
             view.cut()
         decision = await responder.permission(request)
+        if request.tool_use_id in cancelled:
+            return  # the CLI withdrew the question; its "cancelled" note stands
         view.set_tool_note(request.tool_use_id, _decision_note(decision))
         if isinstance(decision, Allow):
             await session.allow(request, updated_input=decision.updated_input, always=decision.always)
@@ -186,6 +189,8 @@ async def run_turn(
         if responder.shows_output:
             view.cut()
         result = await responder.host_tool(request)
+        if request.tool_use_id in cancelled:
+            return
         view.set_tool_note(request.tool_use_id, "answered" if not result.is_error else "not answered")
         await session.send_tool_result(result)
         dirty = True
@@ -207,6 +212,7 @@ async def run_turn(
                 elif isinstance(event, HostToolRequest):
                     tasks.start_soon(answer_host_tool, event)
                 elif isinstance(event, RequestCancelled):
+                    cancelled.add(event.tool_use_id)
                     responder.cancel(event.tool_use_id)
                     view.set_tool_note(event.tool_use_id, "cancelled")
                     dirty = True

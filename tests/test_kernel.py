@@ -251,3 +251,36 @@ def _cli_pid(kernel_pid: int) -> int:
         if int(fields[1]) == kernel_pid and "claude" in stat.with_name("cmdline").read_bytes().decode(errors="replace"):
             return int(stat.parent.name)
     raise AssertionError("the kernel has no claude child")
+
+
+def test_api_error_shows_the_cli_message_and_a_hint(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    from claude_kernel.testing.fake_api import ErrorReply
+
+    fake_api.enqueue(ErrorReply(401, "authentication_error", "invalid x-api-key"))
+    run = claude_kernel.run("hello?")
+    assert run.reply is not None and run.reply["status"] == "error" and run.reply["ename"] == "ClaudeError"
+    assert "ANTHROPIC_API_KEY" in run.reply["evalue"]
+    after = claude_kernel.run("still there?")  # the kernel and the session survive
+    assert after.reply is not None and after.reply["status"] == "ok"
+
+
+def test_interrupt_while_a_panel_waits_marks_it_cancelled(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.tool("Bash", {"command": "touch never.txt", "description": "Create"}))
+    run = claude_kernel.start("make a file")
+    claude_kernel.wait_for_button(run, "Allow")
+    claude_kernel.manager.interrupt_kernel()
+    claude_kernel.pump(run, timeout=15)
+    assert run.reply is not None and run.reply["ename"] == "KeyboardInterrupt"
+    updates = [str(m["content"]["data"]) for m in run.outputs if m["msg_type"] == "comm_msg"]
+    assert any("cancelled" in update for update in updates)
+    assert "cancelled" in run.markdown()
+
+
+def test_missing_cli_says_how_to_install(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) -> None:
+    from .conftest import _running_kernel
+
+    for driver in _running_kernel("claude", {**cli_env, "CLAUDE_KERNEL_CLI": "/nonexistent/claude"}, workdir):
+        run = driver.run("hello")
+        assert run.reply is not None and run.reply["ename"] == "CLINotFoundError"
+        assert "npm install -g @anthropic-ai/claude-code" in run.reply["evalue"]
+        assert driver.run("%help").reply["status"] == "ok"  # the kernel is still alive

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from claude_kernel.demo import scripted_model
 from claude_kernel.install import install
 from claude_kernel.testing.fake_api import FakeMessagesAPI
 
@@ -152,7 +153,8 @@ class JupyterServer:
 
 @pytest.fixture(scope="session")
 def browser_api() -> Iterator[FakeMessagesAPI]:
-    with FakeMessagesAPI() as api:
+    """The offline demo's scripted model answers whatever a test did not script itself."""
+    with FakeMessagesAPI(fallback=scripted_model) as api:
         yield api
 
 

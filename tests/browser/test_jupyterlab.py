@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -53,6 +54,12 @@ class Notebook:
         cell = self.cell(index)
         cell.locator(".jp-InputArea-editor .cm-content").click()
         self.page.keyboard.insert_text(code)
+        self.page.keyboard.press("Shift+Enter")
+        return cell
+
+    def run_existing(self, index: int) -> Any:
+        cell = self.cell(index)
+        cell.locator(".jp-InputArea-editor .cm-content").click()
         self.page.keyboard.press("Shift+Enter")
         return cell
 
@@ -243,6 +250,33 @@ def _set_theme(page: Any, theme: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
+
+
+def test_offline_demo_notebook(page: Any, lab: JupyterServer, model: FakeMessagesAPI) -> None:
+    """What a newcomer sees with `./dev lab --offline`: the demo notebook against the scripted model."""
+    from claude_kernel.demo import NOTEBOOKS
+
+    content = json.loads((NOTEBOOKS / "demo.ipynb").read_text())
+    lab.api("PUT", "/api/contents/demo.ipynb", {"type": "notebook", "content": content})
+    notebook = Notebook(page, lab, "demo.ipynb")
+    hello = notebook.run_existing(1)
+    notebook.wait_done(hello)
+    expect(hello).to_contain_text("offline demo: a scripted model")
+    expect(hello).to_contain_text("Each cell you run is one message")
+    make_file = notebook.run_existing(2)
+    button(make_file, "Allow").click()
+    notebook.wait_done(make_file)
+    expect(make_file).to_contain_text("Done: the tool ran")
+    assert (lab.root / "demo-file.txt").exists()
+    ask = notebook.run_existing(3)
+    ask.locator(".widget-textarea textarea").fill("iris")
+    button(ask, "Submit").click()
+    notebook.wait_done(ask)
+    session = notebook.run_existing(4)
+    notebook.wait_done(session)
+    expect(session).to_contain_text("session id:")
+    notebook.cell(1).evaluate("cell => cell.scrollIntoView({block: 'start'})")
+    shot(page, "demo-offline")
 
 
 def test_notebook7_kernel_flow(
