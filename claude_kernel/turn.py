@@ -166,12 +166,16 @@ async def run_turn(
             sink.image(media_type, data)
         images_sent = len(view.images)
 
-    async def answer_permission(request: PermissionRequest) -> None:
-        nonlocal dirty
-        view.set_tool_note(request.tool_use_id, "waiting for your approval below")
+    def before_asking(tool_use_id: str, note: str) -> None:
+        """Mark the card and show it before the responder shows its panel (below the card)."""
+        view.set_tool_note(tool_use_id, note)
         flush(force=True)
         if responder.shows_output:
             view.cut()
+
+    async def answer_permission(request: PermissionRequest) -> None:
+        nonlocal dirty
+        before_asking(request.tool_use_id, "waiting for your approval below")
         decision = await responder.permission(request)
         if request.tool_use_id in cancelled:
             return  # the CLI withdrew the question; its "cancelled" note stands
@@ -184,10 +188,7 @@ async def run_turn(
 
     async def answer_host_tool(request: HostToolRequest) -> None:
         nonlocal dirty
-        view.set_tool_note(request.tool_use_id, "waiting for your answer below")
-        flush(force=True)
-        if responder.shows_output:
-            view.cut()
+        before_asking(request.tool_use_id, "waiting for your answer below")
         result = await responder.host_tool(request)
         if request.tool_use_id in cancelled:
             return
