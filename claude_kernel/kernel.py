@@ -9,11 +9,9 @@ into ``Session.interrupt()``.
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+import anyio
 import comm
 import ipywidgets
 from ipykernel.kernelbase import Kernel
@@ -22,7 +20,7 @@ from . import __version__
 from .conversation import Conversation, MagicError, split_magics
 from .render import TurnView
 from .session import ProcessDiedError, SessionError
-from .turn import HeadlessResponder, Responder, UpdatableDisplays, footer, run_turn
+from .turn import HeadlessResponder, Responder, UpdatableDisplays, footer, run_turn, sigint_sets
 from .widgets import WidgetResponder
 
 __all__ = ["ClaudeKernel"]
@@ -80,7 +78,7 @@ class ClaudeKernel(Kernel):
         ipywidgets.register_comm_target()
         self.conversation = Conversation()
         self._spawning: asyncio.Task[Any] | None = None
-        self._interrupt: asyncio.Event | None = None
+        self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -130,10 +128,12 @@ class ClaudeKernel(Kernel):
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
         view = TurnView()
-        self._interrupt = asyncio.Event()
+        self._interrupt = anyio.Event()
         try:
-            with self._sigint_interrupts():
-                await self._run(session, message, display, responder, view)
+            with sigint_sets(self._interrupt):
+                await run_turn(
+                    session, message, sink=display, responder=responder, view=view, interrupt=self._interrupt
+                )
         except ProcessDiedError as exc:
             view.add_note("The claude CLI stopped during this cell; the next cell resumes the conversation.", "error")
             display.update(view.bundles())
@@ -158,38 +158,11 @@ class ClaudeKernel(Kernel):
             return display.error("ClaudeError", _error_hint(view))
         return ok
 
-    async def _run(
-        self, session: Any, message: str, display: _CellDisplay, responder: Responder, view: TurnView
-    ) -> None:
-        assert self._interrupt is not None
-        interrupt = self._interrupt
-
-        async def watch_interrupt() -> None:
-            await interrupt.wait()
-            await session.interrupt()
-
-        watcher = asyncio.ensure_future(watch_interrupt())
-        try:
-            await run_turn(session, message, sink=display, responder=responder, view=view)
-        finally:
-            watcher.cancel()
-
     async def _await_spawn(self) -> None:
         """Surface a failed start-up spawn once; ensure_session retries on the next call."""
         spawning, self._spawning = self._spawning, None
         if spawning is not None:
             await spawning
-
-    @contextmanager
-    def _sigint_interrupts(self) -> Iterator[None]:
-        """While a turn runs, SIGINT (Jupyter's signal-mode interrupt) interrupts the turn."""
-        loop = asyncio.get_running_loop()
-        previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(self._request_interrupt))
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def _request_interrupt(self) -> None:
         if self._interrupt is not None:

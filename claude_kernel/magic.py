@@ -14,6 +14,7 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -26,8 +27,19 @@ from IPython.display import display, update_display
 from .conversation import Conversation
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .render import TurnView
-from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
-from .turn import Allow, Deny, HeadlessResponder, PermissionDecision, Responder, UpdatableDisplays, footer, run_turn
+from .session import HostToolRequest, PermissionRequest, Session, SessionOptions, ToolResult
+from .turn import (
+    Allow,
+    Deny,
+    DisplaySink,
+    HeadlessResponder,
+    PermissionDecision,
+    Responder,
+    UpdatableDisplays,
+    footer,
+    run_turn,
+    sigint_sets,
+)
 from .widgets import WidgetResponder
 
 __all__ = ["load_ipython_extension", "run_cell"]
@@ -41,6 +53,16 @@ class _IPythonDisplays(UpdatableDisplays):
 
     def image(self, media_type: str, data: str) -> None:
         display({media_type: data}, raw=True)
+
+
+class _TerminalOutput:
+    """Terminal IPython cannot replace output in place, so the turn is printed once, when it ends."""
+
+    def update(self, bundles: list[dict[str, str]]) -> None:
+        pass
+
+    def image(self, media_type: str, data: str) -> None:
+        pass
 
 
 class NotebookResponder:
@@ -159,31 +181,45 @@ async def run_cell(line: str, body: str) -> None:
     if not message:
         return
     session = await conversation.ensure_session()
-    displays = _IPythonDisplays()
+    # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
+    in_kernel = getattr(shell, "kernel", None) is not None
+    displays: DisplaySink = _IPythonDisplays() if in_kernel else _TerminalOutput()
     base = WidgetResponder(display) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
     responder: Responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     view = TurnView()
+    interrupt = anyio.Event()
     try:
-        await run_turn(session, message, sink=displays, responder=responder, view=view)
+        with nullcontext() if in_kernel else sigint_sets(interrupt):
+            await run_turn(session, message, sink=displays, responder=responder, view=view, interrupt=interrupt)
     except asyncio.CancelledError:
-        # The stop button: end the turn in the CLI (the session stays), keep what streamed.
+        # The stop button (ipykernel cancels the awaiting cell): end the turn in the CLI, keep the
+        # session and what streamed, then let the cancellation finish the cell.
         with anyio.CancelScope(shield=True):
             await session.interrupt()
             while (event := await session.next_event()) is not None:
                 view.apply(event)
-            view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
-            view.finish(footer(view, session))
-            displays.update(view.bundles())
+            _show_final(view, session, displays, interrupted=True)
         raise
     finally:
         if isinstance(base, WidgetResponder):
             base.cancel_all()
-    view.finish(footer(view, session))
-    displays.update(view.bundles())
+    _show_final(view, session, displays, interrupted=interrupt.is_set())
     if args.output:
         shell.user_ns[args.output] = view.text
+    if interrupt.is_set():
+        raise KeyboardInterrupt
     if view.result is not None and view.result.is_error and not view.result.interrupted:
         raise RuntimeError(view.result.error_text)
+
+
+def _show_final(view: TurnView, session: Session, displays: DisplaySink, *, interrupted: bool) -> None:
+    if interrupted:
+        view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
+    view.finish(footer(view, session))
+    if isinstance(displays, _TerminalOutput):
+        print("\n\n".join(bundle["text/plain"] for bundle in view.bundles() if bundle["text/plain"]))
+    else:
+        displays.update(view.bundles())
 
 
 def _rewrite_claude_cells(lines: list[str]) -> list[str]:

@@ -7,8 +7,12 @@ click, a declared policy when nobody can). Everything else about a turn lives he
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +39,7 @@ __all__ = [
     "UpdatableDisplays",
     "footer",
     "run_turn",
+    "sigint_sets",
 ]
 
 
@@ -135,6 +140,22 @@ def _decision_note(decision: PermissionDecision) -> str:
     return "allowed with your edits" if decision.updated_input is not None else "allowed"
 
 
+@contextmanager
+def sigint_sets(event: anyio.Event) -> Iterator[None]:
+    """While the block runs, SIGINT (Ctrl-C, Jupyter's signal-mode interrupt) sets ``event``.
+
+    The handler only schedules the set on the event loop: raising KeyboardInterrupt inside the loop
+    would kill a kernel, and the turn has to end through ``Session.interrupt()`` to keep the session.
+    """
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(event.set))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 async def run_turn(
     session: Session,
     prompt: str,
@@ -142,10 +163,12 @@ async def run_turn(
     sink: DisplaySink,
     responder: Responder,
     view: TurnView | None = None,
+    interrupt: anyio.Event | None = None,
     interval: float = 0.25,
 ) -> TurnView:
     """Send ``prompt`` and stream the turn to ``sink`` until its result; returns the final view.
 
+    Setting ``interrupt`` stops the turn with ``Session.interrupt()``; the session stays usable.
     Display updates are throttled to one per ``interval`` seconds (a long answer must not cost
     thousands of full re-renders), plus a tick each second for the status line's clock; the last
     update is always complete.
@@ -196,6 +219,10 @@ async def run_turn(
         await session.send_tool_result(result)
         dirty = True
 
+    async def interrupt_when_asked(event: anyio.Event) -> None:
+        await event.wait()
+        await session.interrupt()
+
     async def tick() -> None:
         while True:
             await anyio.sleep(1.0)
@@ -206,6 +233,8 @@ async def run_turn(
     failure: SessionError | None = None
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(tick)
+        if interrupt is not None:
+            tasks.start_soon(interrupt_when_asked, interrupt)
         try:
             while (event := await session.next_event()) is not None:
                 if isinstance(event, PermissionRequest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,47 @@ def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: Fake
     second = python_kernel.run("%%claude\nset b")
     assert not second.widgets and "Two." in second.markdown()
     assert _text(python_kernel.run("print(a + b)")).strip() == "3"
+
+
+def test_terminal_ipython_prints_the_turn_and_ctrl_c_keeps_the_session(
+    cli_env: dict[str, str], workdir: Path, fake_api: FakeMessagesAPI
+) -> None:
+    """No kernel, no widgets: the answer prints when the turn ends, approvals follow the headless
+    policy, and Ctrl-C interrupts the turn without ending the conversation."""
+    import os
+    import sys
+
+    import pexpect
+
+    fake_api.enqueue(
+        Reply.text("Terminal answer."), Reply.text("slowly " * 400, delay=0.02, chunk=7), Reply.text("Still here.")
+    )
+    ipython = pexpect.spawn(
+        sys.executable,
+        ["-m", "IPython", "--no-banner", "--colors=NoColor", "--simple-prompt"],
+        env={**os.environ, **cli_env, "TERM": "dumb"},
+        cwd=str(workdir),
+        encoding="utf-8",
+        timeout=60,
+    )
+    try:
+        ipython.expect(r"In \[1\]: ")
+        ipython.sendline("%load_ext claude_kernel")
+        ipython.expect(r"In \[2\]: ")
+        ipython.sendline("%claude hello from a terminal")
+        ipython.expect("Terminal answer.")
+        ipython.expect(r"In \[3\]: ")
+        ipython.sendline("%claude talk a lot")
+        fake_api.wait_for_requests(2)
+        time.sleep(1.0)  # let it stream for a while
+        ipython.sendintr()
+        ipython.expect("Interrupted; the conversation continues")
+        ipython.expect("KeyboardInterrupt")
+        ipython.expect(r"In \[\d\]: ")
+        ipython.sendline("%claude are you there?")
+        ipython.expect("Still here.")
+        ipython.expect(r"In \[\d\]: ")
+    finally:
+        ipython.sendline("exit")
+        ipython.close(force=True)
+    assert "hello from a terminal" in str(fake_api.requests[-1]["messages"])
