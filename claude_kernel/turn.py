@@ -190,11 +190,17 @@ async def run_turn(
         images_sent = len(view.images)
 
     def before_asking(tool_use_id: str, note: str) -> None:
-        """Mark the card and show it before the responder shows its panel (below the card)."""
+        """Mark the card and show it; a responder's panel then goes below it, and the turn goes on below that."""
+        nonlocal dirty
         view.set_tool_note(tool_use_id, note)
-        flush(force=True)
         if responder.shows_output:
             view.cut()
+            # Redraw only the displays above the cut (the status line moves to the new last one):
+            # the next flush creates that one, after the panel.
+            sink.update(view.bundles()[:-1])
+            dirty = True
+        else:
+            flush(force=True)
 
     async def answer_permission(request: PermissionRequest) -> None:
         nonlocal dirty
