@@ -92,20 +92,26 @@ class NotebookResponder:
         return await self._base.host_tool(request)
 
     async def _run_python(self, request: HostToolRequest) -> ToolResult:
-        approval = PermissionRequest(
-            request_id="",
-            tool_name="run_python",
-            input=dict(request.input),
-            tool_use_id=request.tool_use_id,
-            suggestions=[],
-            description="Run this code in your notebook's namespace",
-            blocked_path=None,
-            raw={},
-        )
+        """Ask as for a built-in tool (the code is editable in the panel), then run it in the namespace.
+
+        It runs on the kernel's thread, as a cell would: output is captured, and long code holds the
+        cell (the stop button still works once it returns).
+        """
         if "run_python" in self._always_allowed:
             decision: PermissionDecision = Allow()
         else:
-            decision = await self._base.permission(approval)
+            decision = await self._base.permission(
+                PermissionRequest(
+                    request_id="",
+                    tool_name="run_python",
+                    input=dict(request.input),
+                    tool_use_id=request.tool_use_id,
+                    suggestions=[],
+                    description="Run this code in your notebook's namespace",
+                    blocked_path=None,
+                    raw={},
+                )
+            )
         if isinstance(decision, Allow) and decision.always:
             self._always_allowed.add("run_python")
         if isinstance(decision, Deny):

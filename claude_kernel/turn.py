@@ -118,7 +118,8 @@ class HeadlessResponder:
             return Allow()
         return Deny(
             f"No one can approve {request.tool_name} in this headless run, so it was denied. "
-            "Run the notebook interactively, or set `%permissions headless allow`."
+            "Run the notebook interactively, or allow such calls in headless runs "
+            "(`%permissions headless allow` in the Claude kernel, `%%claude --headless allow` in Python)."
         )
 
     async def host_tool(self, request: HostToolRequest) -> ToolResult:
