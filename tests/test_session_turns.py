@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +40,10 @@ PIXEL = base64.b64encode(
     )
 ).decode()
 
+PINNED_CLI_VERSION = json.loads((Path(__file__).parents[1] / "package.json").read_text())["dependencies"][
+    "@anthropic-ai/claude-code"
+]
+
 
 async def test_text_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:
     fake_api.enqueue(Reply.text("Hello from the fake model."))
@@ -45,7 +51,7 @@ async def test_text_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:
         await session.send_message("Say hello")
         events = await collect_turn(session)
     init = of_type(events, SystemInit)[0]
-    assert init.session_id and init.claude_code_version == "2.1.330"
+    assert init.session_id and init.claude_code_version == PINNED_CLI_VERSION
     texts = [b.text for m in of_type(events, AssistantMessage) for b in m.content if isinstance(b, TextBlock)]
     assert texts == ["Hello from the fake model."]
     result = events[-1]
