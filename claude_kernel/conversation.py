@@ -1,20 +1,28 @@
 """The state both hosts keep between cells: one Session, its options, and the line magics.
 
 The Claude kernel and the ``%%claude`` magic each own one :class:`Conversation`; ``%model``,
-``%new``, ``%resume`` and the rest are methods here, so both hosts behave the same way.
+``%new``, ``%resume`` and the rest are methods here, so both hosts behave the same way. Each magic
+is declared once, in :data:`MAGICS`, with its usage and help: dispatch, ``%help`` and completion
+all read that one table.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shlex
-from dataclasses import replace
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
+
+import jsonschema
 
 from .session import HostTool, Session, SessionOptions
 
-__all__ = ["ASK_USER", "Conversation", "MagicError"]
+__all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "split_magics"]
 
 ASK_USER = HostTool(
     "ask_user",
@@ -27,26 +35,97 @@ ASK_USER = HostTool(
     },
 )
 
-HELP = """\
-Line magics (each on its own line at the top of a cell; the rest of the cell is the message):
-
-  %help                         this help
-  %model [NAME]                 show or switch the model (e.g. sonnet, opus, a full model name)
-  %permissions [MODE]           show or set the permission mode (default, acceptEdits, plan, ...)
-  %permissions allow TOOL...    pre-allow tools (e.g. Bash Read), restarting the CLI with the session kept
-  %permissions headless deny|allow
-                                what happens to prompts when nobody can click (nbclient, papermill)
-  %session                      the session id, the CLI version and the cost so far
-  %new                          start a fresh conversation
-  %resume ID                    continue an earlier conversation (after a kernel restart, say)
-  %cwd [PATH]                   show or change the CLI's working directory (restarts it, session kept)
-  %tool NAME "DESCRIPTION" [JSON-SCHEMA]
-                                declare a tool that you answer in a widget (restarts the CLI, session kept)
-"""
+# MCP tool names the CLI accepts (it builds mcp__<server>__<name> from them).
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class MagicError(Exception):
     """A line magic was used wrongly; the message says how to use it."""
+
+
+MagicHandler = Callable[["Conversation", str], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class MagicSpec:
+    """One line magic: its forms (``(usage, what it does)`` pairs) and the method that runs it."""
+
+    name: str
+    forms: tuple[tuple[str, str], ...]
+    run: MagicHandler
+
+    @property
+    def help(self) -> str:
+        lines = []
+        for usage, summary in self.forms:
+            # Usages longer than the column get their summary on the next line.
+            if len(usage) < 30:
+                lines.append(f"  {usage:<30}{summary}")
+            else:
+                lines += [f"  {usage}", f"  {'':<30}{summary}"]
+        return "\n".join(lines)
+
+
+#: Every line magic, by name, in the order ``%help`` lists them.
+MAGICS: dict[str, MagicSpec] = {}
+
+
+def _magic(*forms: tuple[str, str]) -> Callable[[MagicHandler], MagicHandler]:
+    def register(handler: MagicHandler) -> MagicHandler:
+        name = forms[0][0].split()[0].lstrip("%")
+        MAGICS[name] = MagicSpec(name, forms, handler)
+        return handler
+
+    return register
+
+
+def help_text() -> str:
+    return (
+        "Line magics (each on its own line at the top of a cell; the rest of the cell is the message):\n\n"
+        + "\n".join(spec.help for spec in MAGICS.values())
+        + "\n"
+    )
+
+
+def _words(args: str, usage: str) -> list[str]:
+    try:
+        return shlex.split(args)
+    except ValueError as exc:  # an unclosed quote
+        raise MagicError(f"{exc}; usage: {usage}") from exc
+
+
+def parse_tool_declaration(args: str) -> HostTool:
+    """``NAME "DESCRIPTION" [JSON-SCHEMA]``: the schema is the raw rest of the line, quotes and all."""
+    usage = '%tool NAME "DESCRIPTION" [JSON-SCHEMA]'
+    stream = io.StringIO(args)
+    lexer = shlex.shlex(stream, posix=True)
+    lexer.whitespace_split = True
+    try:
+        name, description = lexer.get_token(), lexer.get_token()
+    except ValueError as exc:
+        raise MagicError(f"{exc}; usage: {usage}") from exc
+    if not name or not description:
+        raise MagicError(f"usage: {usage}")
+    if not _TOOL_NAME.fullmatch(name):
+        raise MagicError(f"a tool name is 1-64 letters, digits, '_' or '-', not {name!r}")
+    rest = stream.read().strip()
+    if not rest:
+        return HostTool(name, description)
+    try:
+        schema = json.loads(rest)
+    except ValueError as exc:
+        raise MagicError(f"the input schema is not JSON ({exc}): {rest}") from exc
+    if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+        raise MagicError(
+            'the input schema must be a JSON object describing an object, e.g. {"type": "object", '
+            '"properties": {"city": {"type": "string"}}}'
+        )
+    try:
+        # The API checks tool schemas against JSON Schema 2020-12 and would reject every later turn.
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise MagicError(f"the input schema is not a valid JSON Schema: {exc.message}") from exc
+    return HostTool(name, description, {"type": "object", **schema})
 
 
 class Conversation:
@@ -71,32 +150,51 @@ class Conversation:
         return self.session
 
     async def restart(self, **changes: Any) -> None:
-        """Start a new process with changed options; it keeps the conversation unless ``resume`` is given."""
-        changes.setdefault("resume", self.session.session_id if self.session else self.options.resume)
+        """Start a new process with changed options; it keeps the conversation unless ``resume`` is given.
+
+        If the new process cannot start (a bad id, a folder that is gone), the options go back to
+        what they were, so the next cell continues the conversation as before.
+        """
+        changes.setdefault("resume", self.current_session_id)
+        previous = replace(self.options, resume=self.current_session_id)
         await self.close()
         self.options = replace(self.options, **changes)
-        self.session = await Session.spawn(self.options)
+        try:
+            self.session = await Session.spawn(self.options)
+        except BaseException:
+            self.options = previous
+            raise
+
+    @property
+    def current_session_id(self) -> str | None:
+        """The conversation's id: the running session's, or the one the next start resumes."""
+        if self.session is not None and self.session.session_id:
+            return self.session.session_id
+        return self.options.resume
 
     async def close(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None
+            # Whatever happens next, a later start resumes this conversation.
+            self.options = replace(self.options, resume=session.session_id or self.options.resume)
             await session.close()
-
-    # -- line magics ------------------------------------------------------------------------
 
     async def run_magic(self, line: str) -> str:
         """Run one ``%name args`` line; returns what to show."""
         name, _, rest = line.lstrip("%").partition(" ")
-        handler = getattr(self, f"_magic_{name}", None)
-        if handler is None:
+        spec = MAGICS.get(name)
+        if spec is None:
             raise MagicError(f"unknown magic %{name}; %help lists them")
-        result: str = await handler(rest.strip())
-        return result
+        return await spec.run(self, rest.strip())
 
-    async def _magic_help(self, args: str) -> str:
-        return HELP
+    # -- the line magics --------------------------------------------------------------------
 
-    async def _magic_model(self, args: str) -> str:
+    @_magic(("%help", "this help"))
+    async def _help(self, args: str) -> str:
+        return help_text()
+
+    @_magic(("%model [NAME]", "show or switch the model (e.g. sonnet, opus, a full model name)"))
+    async def _model(self, args: str) -> str:
         session = await self.ensure_session()
         if not args:
             current = session.init.model if session.init else (self.options.model or "the CLI's default")
@@ -105,8 +203,13 @@ class Conversation:
         self.options = replace(self.options, model=args)
         return f"model set to {args}"
 
-    async def _magic_permissions(self, args: str) -> str:
-        words = shlex.split(args)
+    @_magic(
+        ("%permissions [MODE]", "show or set the permission mode (default, acceptEdits, plan, ...)"),
+        ("%permissions allow TOOL...", "pre-allow tools (e.g. Bash Read), restarting the CLI with the session kept"),
+        ("%permissions headless deny|allow", "what happens to prompts when nobody can click (nbclient, papermill)"),
+    )
+    async def _permissions(self, args: str) -> str:
+        words = _words(args, "%permissions [MODE] | allow TOOL... | headless deny|allow")
         if not words:
             return (
                 f"mode: {self.options.permission_mode or 'default'}; allowed tools: "
@@ -127,9 +230,12 @@ class Conversation:
         self.options = replace(self.options, permission_mode=words[0])
         return f"permission mode set to {words[0]}"
 
-    async def _magic_session(self, args: str) -> str:
+    @_magic(("%session", "the session id, the CLI version and the cost so far"))
+    async def _session(self, args: str) -> str:
         session = self.session
         if session is None or session.session_id is None:
+            if self.current_session_id:
+                return f"session id: {self.current_session_id} (the CLI is not running; the next cell resumes it)"
             return "no conversation yet: run a cell first"
         version = session.init.claude_code_version if session.init else "?"
         return (
@@ -137,17 +243,27 @@ class Conversation:
             f"claude CLI {version}; cost so far ${session.total_cost_usd:.4f}"
         )
 
-    async def _magic_new(self, args: str) -> str:
+    @_magic(("%new", "start a fresh conversation"))
+    async def _new(self, args: str) -> str:
         await self.restart(resume=None)
         return "started a new conversation"
 
-    async def _magic_resume(self, args: str) -> str:
-        if not args:
-            raise MagicError("usage: %resume SESSION_ID (%session shows the current one)")
-        await self.restart(resume=args)
+    @_magic(("%resume ID", "continue an earlier conversation (after a kernel restart, say)"))
+    async def _resume(self, args: str) -> str:
+        current = self.current_session_id
+        kept = f"; still in session {current}" if current else ""
+        try:
+            uuid.UUID(args)
+        except ValueError:
+            raise MagicError(f"{args!r} is not a session id (%session shows one){kept}") from None
+        try:
+            await self.restart(resume=args)
+        except Exception as exc:
+            raise MagicError(f"could not resume {args}: {exc}{kept}") from exc
         return f"resuming session {args}; the next message continues it"
 
-    async def _magic_cwd(self, args: str) -> str:
+    @_magic(("%cwd [PATH]", "show or change the CLI's working directory (restarts it, session kept)"))
+    async def _cwd(self, args: str) -> str:
         if not args:
             return f"working directory: {self.options.cwd}"
         path = os.path.abspath(os.path.expanduser(args))
@@ -156,17 +272,17 @@ class Conversation:
         await self.restart(cwd=path)
         return f"working directory: {path}"
 
-    async def _magic_tool(self, args: str) -> str:
-        words = shlex.split(args)
-        if len(words) < 2:
-            raise MagicError('usage: %tool NAME "DESCRIPTION" [JSON-SCHEMA]')
-        try:
-            schema = json.loads(" ".join(words[2:])) if len(words) > 2 else {"type": "object", "properties": {}}
-        except ValueError as exc:
-            raise MagicError(f"the input schema is not JSON: {exc}") from exc
-        tools = [t for t in self.options.host_tools if t.name != words[0]]
-        await self.restart(host_tools=[*tools, HostTool(words[0], words[1], schema)])
-        return f"tool mcp__{self.options.host_tool_server}__{words[0]} declared; you answer it in a widget"
+    @_magic(
+        (
+            '%tool NAME "DESCRIPTION" [JSON-SCHEMA]',
+            "declare a tool that you answer in a widget (restarts the CLI, session kept)",
+        )
+    )
+    async def _tool(self, args: str) -> str:
+        tool = parse_tool_declaration(args)
+        tools = [t for t in self.options.host_tools if t.name != tool.name]
+        await self.restart(host_tools=[*tools, tool])
+        return f"tool mcp__{self.options.host_tool_server}__{tool.name} declared; you answer it in a widget"
 
 
 def split_magics(code: str) -> tuple[list[str], str]:

@@ -9,6 +9,9 @@ into ``Session.interrupt()``.
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -18,9 +21,7 @@ from ipykernel.kernelbase import Kernel
 
 from . import __version__
 from .conversation import Conversation, MagicError, split_magics
-from .render import TurnView
-from .session import ProcessDiedError, SessionError
-from .turn import HeadlessResponder, Responder, UpdatableDisplays, footer, run_turn, sigint_sets
+from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder
 
 __all__ = ["ClaudeKernel"]
@@ -94,6 +95,16 @@ class ClaudeKernel(Kernel):
         info["supported_features"] = [f for f in info.get("supported_features", []) if f != "debugger"]
         return info
 
+    def pre_handler_hook(self) -> None:
+        # ipykernel installs Python's default SIGINT handler around each request; its
+        # KeyboardInterrupt, raised inside the running event loop, would end the kernel (during a
+        # magic, a CLI restart or the first spawn). Every interrupt goes to the running cell instead.
+        self.saved_sigint_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._request_interrupt)
+
     async def do_execute(
         self,
         code: str,
@@ -107,55 +118,35 @@ class ClaudeKernel(Kernel):
         if silent:
             return ok  # hidden requests (VS Code's probes) must never reach the model
         display = _CellDisplay(self, self.get_parent("shell"))
-        magics, message = split_magics(code)
+        self._interrupt = interrupt = anyio.Event()
         try:
-            await self._await_spawn()
-            for line in magics:
-                display.text(await self.conversation.run_magic(line))
-            if not message:
-                return ok
-            session = await self.conversation.ensure_session()
+            magics, message = split_magics(code)
+            with _cancelled_when(interrupt):
+                await self._await_spawn()
+                for line in magics:
+                    display.text(await self.conversation.run_magic(line))
+                session = await self.conversation.ensure_session() if message else None
         except MagicError as exc:
             return display.error("MagicError", str(exc))
-        except SessionError as exc:  # CLINotFoundError included: its message says how to install
+        except Exception as exc:  # CLINotFoundError included: its message says how to install
+            self.log.debug("a magic or the CLI's start failed", exc_info=True)
             return display.error(type(exc).__name__, str(exc))
-
-        restarts = session.restarts
+        if interrupt.is_set():
+            display.text("Interrupted before the message was sent; the conversation is kept.", stream="stderr")
+            return display.error("KeyboardInterrupt", "interrupted before the turn started")
+        if session is None:
+            return ok
         responder: Responder
         if allow_stdin:
             responder = WidgetResponder(display.widget)
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
-        view = TurnView()
-        self._interrupt = anyio.Event()
-        try:
-            with sigint_sets(self._interrupt):
-                await run_turn(
-                    session, message, sink=display, responder=responder, view=view, interrupt=self._interrupt
-                )
-        except ProcessDiedError as exc:
-            view.add_note("The claude CLI stopped during this cell; the next cell resumes the conversation.", "error")
-            display.update(view.bundles())
-            return display.error("ProcessDiedError", str(exc))
-        except Exception as exc:  # the kernel must outlive any failure of a turn
-            self.log.exception("the turn failed")
-            display.update(view.bundles())
-            return display.error(type(exc).__name__, str(exc))
-        finally:
-            if isinstance(responder, WidgetResponder):
-                responder.cancel_all()
-        if session.restarts != restarts:
-            view.add_note(f"The CLI had stopped; resumed session {session.session_id}.")
-        interrupted = self._interrupt.is_set() or (view.result is not None and view.result.interrupted)
-        if interrupted:
-            view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
-        view.finish(footer(view, session))
-        display.update(view.bundles())
-        if interrupted:
+        outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt)
+        if outcome.status == "interrupted":
             return display.error("KeyboardInterrupt", "the turn was interrupted")
-        if view.result is not None and view.result.is_error:
-            return display.error("ClaudeError", _error_hint(view))
+        if outcome.status == "error":
+            return display.error(outcome.error_name, outcome.error_text)
         return ok
 
     async def _await_spawn(self) -> None:
@@ -180,12 +171,21 @@ class ClaudeKernel(Kernel):
         return {"status": "ok", "restart": restart}
 
 
-def _error_hint(view: TurnView) -> str:
-    result = view.result
-    assert result is not None
-    message = result.error_text
-    if result.api_error_status == 401 or "api key" in message.lower() or "log in" in message.lower():
-        message += " (set ANTHROPIC_API_KEY in the kernel's environment, or run `claude` once in a terminal to log in)"
-    elif result.api_error_status == 429:
-        message += " (rate limited: wait a moment and run the cell again)"
-    return message
+@contextmanager
+def _cancelled_when(event: anyio.Event) -> Iterator[None]:
+    """Cancel the block (a magic, a CLI start) when ``event`` is set; the caller checks the event.
+
+    Cancelling a start or a restart loses nothing: the conversation's id stays in the options, and
+    the next cell starts the CLI again with it.
+    """
+    with anyio.CancelScope() as scope:
+        watcher = asyncio.get_running_loop().create_task(_cancel_on(event, scope))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+
+
+async def _cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()

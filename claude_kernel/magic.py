@@ -13,7 +13,6 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
@@ -26,17 +25,14 @@ from IPython.display import display, update_display
 
 from .conversation import Conversation
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
-from .render import TurnView
-from .session import HostToolRequest, PermissionRequest, Session, SessionOptions, ToolResult
+from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
 from .turn import (
     Allow,
     Deny,
     DisplaySink,
     HeadlessResponder,
     PermissionDecision,
-    Responder,
     UpdatableDisplays,
-    footer,
     run_turn,
     sigint_sets,
 )
@@ -61,8 +57,15 @@ class _TerminalOutput:
     def update(self, bundles: list[dict[str, str]]) -> None:
         pass
 
+    def finish(self, bundles: list[dict[str, str]]) -> None:
+        print("\n\n".join(bundle["text/plain"] for bundle in bundles if bundle["text/plain"]))
+
     def image(self, media_type: str, data: str) -> None:
         pass
+
+
+class ClaudeError(Exception):
+    """A turn failed (an API error, a crashed CLI); the message is the CLI's, with a hint."""
 
 
 class NotebookResponder:
@@ -122,6 +125,9 @@ class NotebookResponder:
 
     def cancel(self, tool_use_id: str) -> None:
         self._base.cancel(tool_use_id)
+
+    def cancel_all(self) -> None:
+        self._base.cancel_all()
 
 
 def _ipython() -> Any:
@@ -188,44 +194,22 @@ async def run_cell(line: str, body: str) -> None:
         return
     session = await conversation.ensure_session()
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
+    # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
     in_kernel = getattr(shell, "kernel", None) is not None
     displays: DisplaySink = _IPythonDisplays() if in_kernel else _TerminalOutput()
     base = WidgetResponder(display) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
-    responder: Responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
-    view = TurnView()
+    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     interrupt = anyio.Event()
-    try:
-        with nullcontext() if in_kernel else sigint_sets(interrupt):
-            await run_turn(session, message, sink=displays, responder=responder, view=view, interrupt=interrupt)
-    except asyncio.CancelledError:
-        # The stop button (ipykernel cancels the awaiting cell): end the turn in the CLI, keep the
-        # session and what streamed, then let the cancellation finish the cell.
-        with anyio.CancelScope(shield=True):
-            await session.interrupt()
-            while (event := await session.next_event()) is not None:
-                view.apply(event)
-            _show_final(view, session, displays, interrupted=True)
-        raise
-    finally:
-        if isinstance(base, WidgetResponder):
-            base.cancel_all()
-    _show_final(view, session, displays, interrupted=interrupt.is_set())
+    with nullcontext() if in_kernel else sigint_sets(interrupt):
+        outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt)
     if args.output:
-        shell.user_ns[args.output] = view.text
-    if interrupt.is_set():
+        shell.user_ns[args.output] = outcome.view.text
+    if outcome.status == "interrupted":
         raise KeyboardInterrupt
-    if view.result is not None and view.result.is_error and not view.result.interrupted:
-        raise RuntimeError(view.result.error_text)
-
-
-def _show_final(view: TurnView, session: Session, displays: DisplaySink, *, interrupted: bool) -> None:
-    if interrupted:
-        view.add_note("Interrupted; the conversation continues in the next cell.", "cancelled")
-    view.finish(footer(view, session))
-    if isinstance(displays, _TerminalOutput):
-        print("\n\n".join(bundle["text/plain"] for bundle in view.bundles() if bundle["text/plain"]))
-    else:
-        displays.update(view.bundles())
+    if outcome.status == "error":
+        # The model's own failures are ClaudeErrors already; anything else keeps its name in front.
+        prefix = "" if outcome.error_name == "ClaudeError" else f"{outcome.error_name}: "
+        raise ClaudeError(prefix + outcome.error_text)
 
 
 def _rewrite_claude_cells(lines: list[str]) -> list[str]:

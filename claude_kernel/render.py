@@ -261,15 +261,15 @@ class TurnView:
         if isinstance(event, UserMessage):
             return self._apply_user(event)
         if isinstance(event, Result):
-            self.result = event
-            if event.is_error and not event.interrupted:
-                self.add_note(event.error_text, "error")
+            self.result = event  # a failed turn's text is the host's error output, shown once there
             return True
         return False
 
     def _apply_assistant(self, event: AssistantMessage) -> bool:
         if event.parent_tool_use_id:
             return False  # a subagent's inner traffic; its Task card stands for it
+        if event.error:
+            return False  # the CLI's synthetic copy of an API error: the host reports the Result's text
         changed = False
         for block in event.content:
             if isinstance(block, TextBlock | ThinkingBlock):

@@ -1,20 +1,24 @@
-"""Run one turn: stream events into a :class:`TurnView`, send displays, answer the CLI's questions.
+"""One turn, from the message to the footer, for every host.
 
-The kernel and the ``%%claude`` magic differ only in how they send output (a :class:`DisplaySink`)
+The kernel and the ``%%claude`` magic differ only in how output is sent (a :class:`DisplaySink`)
 and who answers permission prompts and host tools (a :class:`Responder`: widgets when someone can
-click, a declared policy when nobody can). Everything else about a turn lives here, once.
+click, a declared policy when nobody can). Everything else about a turn lives here, once: sending,
+streaming, throttled redraws, the cut before a panel, interrupts, the notes and hints at the end,
+the footer and the final redraw. :func:`run_turn` returns a :class:`TurnOutcome` that each host
+maps to its own kind of reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
 
@@ -22,6 +26,7 @@ from .render import TurnView
 from .session import (
     HostToolRequest,
     PermissionRequest,
+    ProcessDiedError,
     RequestCancelled,
     Result,
     Session,
@@ -36,11 +41,16 @@ __all__ = [
     "HeadlessResponder",
     "PermissionDecision",
     "Responder",
+    "TurnOutcome",
     "UpdatableDisplays",
-    "footer",
     "run_turn",
     "sigint_sets",
 ]
+
+log = logging.getLogger("claude_kernel.turn")
+
+INTERRUPTED_NOTE = "Interrupted; the conversation continues in the next cell."
+CRASHED_NOTE = "The claude CLI stopped during this cell; the next cell resumes the conversation."
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,9 @@ class Responder(Protocol):
     def cancel(self, tool_use_id: str) -> None:
         """The CLI no longer wants an answer (an interrupt): close whatever is waiting."""
 
+    def cancel_all(self) -> None:
+        """The turn is over, however it ended: nothing may stay waiting for a click."""
+
 
 class DisplaySink(Protocol):
     """Where a turn's output goes."""
@@ -78,14 +91,17 @@ class DisplaySink(Protocol):
     def update(self, bundles: list[dict[str, str]]) -> None:
         """Show the turn's displays (one bundle each) in place of what it showed before."""
 
+    def finish(self, bundles: list[dict[str, str]]) -> None:
+        """The turn's final displays (a terminal prints them here, once)."""
+
     def image(self, media_type: str, data: str) -> None: ...
 
 
 class UpdatableDisplays:
-    """The DisplaySink bookkeeping both hosts share: one display id per bundle, new ones appended.
+    """The DisplaySink bookkeeping both notebook hosts share: one display id per bundle.
 
     Ids are fresh per cell run: an update replaces every output carrying its id, in any cell.
-    Subclasses only say how one bundle is published.
+    Subclasses only say how one bundle and one image are published.
     """
 
     def __init__(self) -> None:
@@ -98,7 +114,13 @@ class UpdatableDisplays:
                 self._display_ids.append(uuid.uuid4().hex)
             self.publish(bundle, self._display_ids[index], new=new)
 
+    def finish(self, bundles: list[dict[str, str]]) -> None:
+        self.update(bundles)
+
     def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+        raise NotImplementedError
+
+    def image(self, media_type: str, data: str) -> None:
         raise NotImplementedError
 
 
@@ -132,6 +154,20 @@ class HeadlessResponder:
     def cancel(self, tool_use_id: str) -> None:
         pass
 
+    def cancel_all(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """How a turn ended, for the host to map to its reply; ``view`` is what was shown."""
+
+    view: TurnView
+    status: Literal["ok", "interrupted", "error"]
+    #: For errors: a short name (``ClaudeError``, ``ProcessDiedError``...) and the text to show.
+    error_name: str = ""
+    error_text: str = ""
+
 
 def _decision_note(decision: PermissionDecision) -> str:
     if isinstance(decision, Deny):
@@ -141,135 +177,25 @@ def _decision_note(decision: PermissionDecision) -> str:
     return "allowed with your edits" if decision.updated_input is not None else "allowed"
 
 
-@contextmanager
-def sigint_sets(event: anyio.Event) -> Iterator[None]:
-    """While the block runs, SIGINT (Ctrl-C, Jupyter's signal-mode interrupt) sets ``event``.
-
-    The handler only schedules the set on the event loop: raising KeyboardInterrupt inside the loop
-    would kill a kernel, and the turn has to end through ``Session.interrupt()`` to keep the session.
-    """
-    loop = asyncio.get_running_loop()
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(event.set))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-async def run_turn(
-    session: Session,
-    prompt: str,
-    *,
-    sink: DisplaySink,
-    responder: Responder,
-    view: TurnView | None = None,
-    interrupt: anyio.Event | None = None,
-    interval: float = 0.25,
-) -> TurnView:
-    """Send ``prompt`` and stream the turn to ``sink`` until its result; returns the final view.
-
-    Setting ``interrupt`` stops the turn with ``Session.interrupt()``; the session stays usable.
-    Display updates are throttled to one per ``interval`` seconds (a long answer must not cost
-    thousands of full re-renders), plus a tick each second for the status line's clock; the last
-    update is always complete.
-    """
-    view = view or TurnView()
-    last_sent = 0.0
-    dirty = True
-    images_sent = 0
-    cancelled: set[str] = set()
-
-    def flush(*, force: bool = False) -> None:
-        nonlocal last_sent, dirty, images_sent
-        now = time.monotonic()
-        if force or (dirty and now - last_sent >= interval):
-            sink.update(view.bundles())
-            last_sent, dirty = now, False
-        for media_type, data in view.images[images_sent:]:
-            sink.image(media_type, data)
-        images_sent = len(view.images)
-
-    def before_asking(tool_use_id: str, note: str) -> None:
-        """Mark the card and show it; a responder's panel then goes below it, and the turn goes on below that."""
-        nonlocal dirty
-        view.set_tool_note(tool_use_id, note)
-        if responder.shows_output:
-            view.cut()
-            # Redraw only the displays above the cut (the status line moves to the new last one):
-            # the next flush creates that one, after the panel.
-            sink.update(view.bundles()[:-1])
-            dirty = True
-        else:
-            flush(force=True)
-
-    async def answer_permission(request: PermissionRequest) -> None:
-        nonlocal dirty
-        before_asking(request.tool_use_id, "waiting for your approval below")
-        decision = await responder.permission(request)
-        if request.tool_use_id in cancelled:
-            return  # the CLI withdrew the question; its "cancelled" note stands
-        view.set_tool_note(request.tool_use_id, _decision_note(decision))
-        if isinstance(decision, Allow):
-            await session.allow(request, updated_input=decision.updated_input, always=decision.always)
-        else:
-            await session.deny(request, decision.message, interrupt=decision.interrupt)
-        dirty = True
-
-    async def answer_host_tool(request: HostToolRequest) -> None:
-        nonlocal dirty
-        before_asking(request.tool_use_id, "waiting for your answer below")
-        result = await responder.host_tool(request)
-        if request.tool_use_id in cancelled:
-            return
-        view.set_tool_note(request.tool_use_id, "answered" if not result.is_error else "not answered")
-        await session.send_tool_result(result)
-        dirty = True
-
-    async def interrupt_when_asked(event: anyio.Event) -> None:
-        await event.wait()
-        await session.interrupt()
-
-    async def tick() -> None:
-        while True:
-            await anyio.sleep(1.0)
-            flush(force=True)
-
-    await session.send_message(prompt)
-    flush(force=True)
-    failure: SessionError | None = None
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(tick)
-        if interrupt is not None:
-            tasks.start_soon(interrupt_when_asked, interrupt)
-        try:
-            while (event := await session.next_event()) is not None:
-                if isinstance(event, PermissionRequest):
-                    tasks.start_soon(answer_permission, event)
-                elif isinstance(event, HostToolRequest):
-                    tasks.start_soon(answer_host_tool, event)
-                elif isinstance(event, RequestCancelled):
-                    cancelled.add(event.tool_use_id)
-                    responder.cancel(event.tool_use_id)
-                    view.set_tool_note(event.tool_use_id, "cancelled")
-                    dirty = True
-                else:
-                    dirty |= view.apply(event)
-                flush()
-        except SessionError as exc:
-            # Raised below, outside the task group, so callers see the error itself rather than
-            # an ExceptionGroup wrapping it.
-            failure = exc
-        # The turn is over; anything still waiting for a person is moot.
-        tasks.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    return view
+def error_hint(result: Result) -> str:
+    """The CLI's words for a failed turn, plus what a notebook user can do about it."""
+    message = result.error_text
+    lowered = message.lower()
+    if result.api_error_status in (401, 403) or any(
+        marker in lowered for marker in ("api key", "log in", "logged in", "/login")
+    ):
+        message += (
+            " (set ANTHROPIC_API_KEY in the kernel's environment or in the kernelspec's env, "
+            "or log in once by running `claude` in a terminal on the kernel's host)"
+        )
+    elif result.api_error_status == 429:
+        message += " (rate limited: wait a moment and run the cell again)"
+    return message
 
 
 def footer(view: TurnView, session: Session) -> str:
     """Model, duration, tokens, this cell's cost and the session's."""
-    result: Result | None = view.result
+    result = view.result
     parts = []
     if session.init is not None and session.init.model:
         parts.append(session.init.model)
@@ -282,3 +208,216 @@ def footer(view: TurnView, session: Session) -> str:
         parts.append(f"{tokens_in:,} in / {int(usage.get('output_tokens') or 0):,} out tokens")
         parts.append(f"${result.cost_usd:.4f} (session ${session.total_cost_usd:.4f})")
     return " · ".join(parts)
+
+
+@contextmanager
+def sigint_sets(event: anyio.Event) -> Iterator[None]:
+    """While the block runs, SIGINT (Ctrl-C in terminal IPython) sets ``event``.
+
+    The handler only schedules the set on the event loop: raising KeyboardInterrupt inside the loop
+    would end the process, and the turn has to end through ``Session.interrupt()`` to keep the session.
+    """
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: loop.call_soon_threadsafe(event.set))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class TurnDisplay:
+    """What a turn has shown, and when to show it again.
+
+    Redraws are throttled to one per ``interval`` seconds (a long answer must not cost thousands
+    of full re-renders); :meth:`flush` with ``force`` always sends. Tool images are sent once each,
+    as they arrive. Kept apart from the session so the throttle and the cut can be tested alone.
+    """
+
+    def __init__(
+        self, view: TurnView, sink: DisplaySink, *, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.view = view
+        self._sink = sink
+        self._interval = interval
+        self._clock = clock
+        self._last_sent = float("-inf")
+        self._dirty = True
+        self._images_sent = 0
+
+    def changed(self) -> None:
+        self._dirty = True
+
+    def flush(self, *, force: bool = False) -> None:
+        now = self._clock()
+        if force or (self._dirty and now - self._last_sent >= self._interval):
+            self._sink.update(self.view.bundles())
+            self._last_sent, self._dirty = now, False
+        self._send_images()
+
+    def before_panel(self, tool_use_id: str, note: str, *, panel_below: bool) -> None:
+        """Mark the tool's card and show it, before a responder asks about it.
+
+        With a panel below the card, the displays are cut there: the ones above are redrawn now
+        (without the status line, which moves to the new last display), and that new display is
+        created by the next flush, so it lands after the panel and the answer goes on below it.
+        """
+        self.view.set_tool_note(tool_use_id, note)
+        if panel_below:
+            self.view.cut()
+            self._sink.update(self.view.bundles()[:-1])
+            self._dirty = True
+        else:
+            self.flush(force=True)
+
+    def finish(self) -> None:
+        self._sink.finish(self.view.bundles())
+        self._send_images()
+
+    def _send_images(self) -> None:
+        for media_type, data in self.view.images[self._images_sent :]:
+            self._sink.image(media_type, data)
+        self._images_sent = len(self.view.images)
+
+
+async def run_turn(
+    session: Session,
+    prompt: str,
+    *,
+    sink: DisplaySink,
+    responder: Responder,
+    interrupt: anyio.Event | None = None,
+    interval: float = 0.25,
+) -> TurnOutcome:
+    """Send ``prompt``, stream the turn to ``sink``, and end it the same way for every host.
+
+    Setting ``interrupt`` stops the turn with ``Session.interrupt()``; so does cancelling the task
+    that awaits this (the stop button of an async IPython cell): then the turn is interrupted and
+    drawn to its end under a shield before the cancellation goes on. Any failure becomes an error
+    outcome with the partial answer kept on screen; nothing stays waiting for a click.
+    """
+    display = TurnDisplay(TurnView(), sink, interval=interval)
+    view = display.view
+    restarts = session.restarts
+    cancelled: set[str] = set()
+
+    async def answer_permission(request: PermissionRequest) -> None:
+        display.before_panel(request.tool_use_id, "waiting for your approval below", panel_below=responder.shows_output)
+        decision = await responder.permission(request)
+        if request.tool_use_id in cancelled:
+            return  # the CLI withdrew the question; its "cancelled" note stands
+        view.set_tool_note(request.tool_use_id, _decision_note(decision))
+        with _reported_by_the_stream():
+            if isinstance(decision, Allow):
+                await session.allow(request, updated_input=decision.updated_input, always=decision.always)
+            else:
+                await session.deny(request, decision.message, interrupt=decision.interrupt)
+        display.changed()
+
+    async def answer_host_tool(request: HostToolRequest) -> None:
+        display.before_panel(request.tool_use_id, "waiting for your answer below", panel_below=responder.shows_output)
+        result = await responder.host_tool(request)
+        if request.tool_use_id in cancelled:
+            return
+        view.set_tool_note(request.tool_use_id, "answered" if not result.is_error else "not answered")
+        with _reported_by_the_stream():
+            await session.send_tool_result(result)
+        display.changed()
+
+    async def interrupt_when_asked(event: anyio.Event) -> None:
+        await event.wait()
+        await session.interrupt()
+
+    async def tick() -> None:
+        # The status line's clock moves even while nothing streams.
+        while True:
+            await anyio.sleep(1.0)
+            display.flush(force=True)
+
+    async def stream() -> None:
+        failure: SessionError | None = None
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(tick)
+            if interrupt is not None:
+                tasks.start_soon(interrupt_when_asked, interrupt)
+            try:
+                while (event := await session.next_event()) is not None:
+                    if isinstance(event, PermissionRequest):
+                        tasks.start_soon(answer_permission, event)
+                    elif isinstance(event, HostToolRequest):
+                        tasks.start_soon(answer_host_tool, event)
+                    elif isinstance(event, RequestCancelled):
+                        cancelled.add(event.tool_use_id)
+                        responder.cancel(event.tool_use_id)
+                        view.set_tool_note(event.tool_use_id, "cancelled")
+                        display.changed()
+                    elif view.apply(event):
+                        display.changed()
+                    display.flush()
+            except SessionError as exc:
+                # Raised below, outside the task group, so it is not wrapped in an ExceptionGroup.
+                failure = exc
+            finally:
+                # The turn is over (or failed); anything still waiting for a person is moot.
+                tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    outcome: TurnOutcome
+    try:
+        await session.send_message(prompt)
+        display.flush(force=True)
+        await stream()
+    except anyio.get_cancelled_exc_class():
+        # The host's task was cancelled (the stop button of an async cell): end the turn in the
+        # CLI, keep the session and what streamed, draw the end, then let the cancellation go on.
+        with anyio.CancelScope(shield=True):
+            await _drain_after_interrupt(session, view)
+            _end(display, session, restarts, TurnOutcome(view, "interrupted"), responder)
+        raise
+    except SessionError as exc:
+        if isinstance(exc, ProcessDiedError):
+            view.add_note(CRASHED_NOTE, "error")
+        outcome = TurnOutcome(view, "error", type(exc).__name__, str(exc))
+    except Exception as exc:  # a host must outlive any failure of a turn
+        log.exception("the turn failed")
+        outcome = TurnOutcome(view, "error", type(exc).__name__, str(exc))
+    else:
+        result = view.result
+        if (interrupt is not None and interrupt.is_set()) or (result is not None and result.interrupted):
+            outcome = TurnOutcome(view, "interrupted")
+        elif result is not None and result.is_error:
+            outcome = TurnOutcome(view, "error", "ClaudeError", error_hint(result))
+        else:
+            outcome = TurnOutcome(view, "ok")
+    _end(display, session, restarts, outcome, responder)
+    return outcome
+
+
+@contextmanager
+def _reported_by_the_stream() -> Iterator[None]:
+    """An answer that cannot be delivered because the process died: the stream reports the death."""
+    try:
+        yield
+    except SessionError as exc:
+        log.info("an answer could not be delivered: %s", exc)
+
+
+async def _drain_after_interrupt(session: Session, view: TurnView) -> None:
+    """Interrupt the turn and read it to its end (bounded: the session escalates on its own)."""
+    with anyio.move_on_after(3 * session.interrupt_grace + 5):
+        await session.interrupt()
+        while (event := await session.next_event()) is not None:
+            view.apply(event)
+
+
+def _end(display: TurnDisplay, session: Session, restarts: int, outcome: TurnOutcome, responder: Responder) -> None:
+    """The same notes, footer and final redraw for every host and every way a turn ends."""
+    responder.cancel_all()
+    view = display.view
+    if session.restarts != restarts:
+        view.add_note(f"The CLI had stopped; resumed session {session.session_id}.")
+    if outcome.status == "interrupted":
+        view.add_note(INTERRUPTED_NOTE, "cancelled")
+    view.finish(footer(view, session))
+    display.finish()
