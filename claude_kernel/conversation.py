@@ -146,8 +146,14 @@ class Conversation:
 
     async def ensure_session(self) -> Session:
         if self.session is None:
-            self.session = await Session.spawn(self.options)
+            self.session = await self._spawn()
         return self.session
+
+    async def _spawn(self) -> Session:
+        cwd = self.options.cwd
+        if cwd and not os.path.isdir(cwd):
+            raise MagicError(f"the working directory {cwd} no longer exists; choose another with %cwd PATH")
+        return await Session.spawn(self.options)
 
     async def restart(self, **changes: Any) -> None:
         """Start a new process with changed options; it keeps the conversation unless ``resume`` is given.
@@ -160,7 +166,7 @@ class Conversation:
         await self.close()
         self.options = replace(self.options, **changes)
         try:
-            self.session = await Session.spawn(self.options)
+            self.session = await self._spawn()
         except BaseException:
             self.options = previous
             raise

@@ -34,6 +34,7 @@ class _Panel:
     def __init__(self, title: str, children: list[w.Widget]) -> None:
         self._loop = asyncio.get_running_loop()
         self._answer: asyncio.Future[Any] = self._loop.create_future()
+        self._settled = False
         self._status = w.HTML()
         self._controls: list[w.Widget] = []
         self.widget = w.VBox(
@@ -42,7 +43,10 @@ class _Panel:
         )
 
     def _settle(self, value: Any, status: str) -> None:
-        """Record the answer (from any thread) and freeze the panel."""
+        """Record the first answer (from any thread) and freeze the panel; later clicks change nothing."""
+        if self._settled:
+            return
+        self._settled = True
         for control in self._controls:
             control.disabled = True
         self._status.value = f"<span style='{_STATUS_STYLE}'>{html.escape(status)}</span>"
@@ -54,8 +58,7 @@ class _Panel:
         self._loop.call_soon_threadsafe(resolve)
 
     def cancel(self) -> None:
-        if not self._answer.done():
-            self._settle(None, "■ cancelled (the turn was interrupted)")
+        self._settle(None, "■ cancelled (the turn ended before an answer)")
 
     async def wait(self) -> Any:
         return await self._answer
@@ -153,7 +156,10 @@ class WidgetResponder:
         try:
             return await panel.wait()
         finally:
+            # However the wait ends (an answer, or the turn's end cancelling it), the panel is
+            # settled: one that was never answered says so and takes no later click.
             self._panels.pop(tool_use_id, None)
+            panel.cancel()
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
         decision = await self._ask(request.tool_use_id, PermissionPanel(request))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,7 +114,11 @@ def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterat
 
     from .kernel_client import KernelDriver
 
-    manager = KernelManager(kernel_name=name)
+    # Unix sockets, not TCP: a random TCP port can be taken by another process between the
+    # manager choosing it and the kernel binding it ("Address already in use").
+    # (An absolute, short path: the kernel runs in another folder, and socket paths are limited.)
+    sockets = tempfile.mkdtemp(prefix="ck-")
+    manager = KernelManager(kernel_name=name, transport="ipc", ip=os.path.join(sockets, "k"))
     manager.start_kernel(env={**os.environ, **cli_env}, cwd=str(workdir))
     client = manager.blocking_client()
     client.start_channels()
@@ -122,6 +128,7 @@ def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterat
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=False)
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 @pytest.fixture

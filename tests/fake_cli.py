@@ -19,16 +19,17 @@ import signal
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 SESSION = "fake-session-0001"
 
 
-def emit(message):
+def emit(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
 
-def answer(text, cost=0.001):
+def answer(text: str, cost: float = 0.001) -> None:
     emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake", "tools": []})
     emit(
         {
@@ -57,7 +58,7 @@ def answer(text, cost=0.001):
     )
 
 
-def main():
+def main() -> None:
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as log:
             log.write(json.dumps(sys.argv) + "\n")

@@ -27,7 +27,7 @@ async def _error_result(make_options: Any, **overrides: Any) -> Result:
     async with await Session.spawn(make_options(**overrides)) as session:
         await session.send_message("hello?")
         result = of_type(await collect_turn(session), Result)[0]
-        assert result.is_error
+        assert isinstance(result, Result) and result.is_error
         return result
 
 

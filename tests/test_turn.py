@@ -1,0 +1,130 @@
+"""The turn path without a session: throttled redraws, the cut before a panel, error hints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from claude_kernel.render import TurnView
+from claude_kernel.session import Result, TextDelta
+from claude_kernel.session._events import parse_message
+from claude_kernel.turn import TurnDisplay, error_hint
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.updates: list[list[dict[str, str]]] = []
+        self.finished: list[dict[str, str]] | None = None
+        self.images: list[tuple[str, str]] = []
+
+    def update(self, bundles: list[dict[str, str]]) -> None:
+        self.updates.append(bundles)
+
+    def finish(self, bundles: list[dict[str, str]]) -> None:
+        self.finished = bundles
+
+    def image(self, media_type: str, data: str) -> None:
+        self.images.append((media_type, data))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def delta(text: str) -> TextDelta:
+    return TextDelta(message_id="m1", index=0, text=text)
+
+
+def make_display(interval: float = 0.25) -> tuple[TurnDisplay, RecordingSink, Clock]:
+    clock = Clock()
+    sink = RecordingSink()
+    return TurnDisplay(TurnView(clock=clock), sink, interval=interval, clock=clock), sink, clock
+
+
+def bash_call() -> Any:
+    tool_use = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}
+    return parse_message({"type": "assistant", "message": {"id": "m1", "content": [tool_use]}})
+
+
+def test_updates_are_throttled_to_one_per_interval() -> None:
+    display, sink, clock = make_display()
+    display.flush(force=True)
+    for step in range(100):  # 100 deltas within 0.99 s
+        clock.now = step * 0.01
+        display.view.apply(delta("x"))
+        display.changed()
+        display.flush()
+    assert 4 <= len(sink.updates) <= 5
+    display.flush(force=True)
+    assert "x" * 100 in sink.updates[-1][-1]["text/plain"]
+
+
+def test_nothing_is_sent_when_nothing_changed() -> None:
+    display, sink, clock = make_display()
+    display.flush(force=True)
+    clock.now = 10.0
+    display.flush()
+    assert len(sink.updates) == 1
+
+
+def test_the_cut_before_a_panel_redraws_only_the_displays_above_it() -> None:
+    display, sink, clock = make_display()
+    display.view.apply(delta("Let me run it."))
+    display.view.apply(bash_call())
+    display.flush(force=True)
+    display.before_panel("t1", "waiting for your approval below", panel_below=True)
+    above = sink.updates[-1]
+    assert len(above) == 1  # the display above the panel, without the status line
+    assert "waiting for your approval below" in above[0]["text/plain"]
+    assert "●" not in above[0]["text/plain"]
+    display.view.apply(TextDelta(message_id="m2", index=0, text="Done."))
+    display.changed()
+    clock.now = 1.0
+    display.flush()
+    assert len(sink.updates[-1]) == 2  # a new display, below the panel, carries the rest
+    assert "Done." in sink.updates[-1][1]["text/plain"] and "●" in sink.updates[-1][1]["text/plain"]
+
+
+def test_without_a_panel_the_card_is_redrawn_in_place() -> None:
+    display, sink, _ = make_display()
+    display.view.apply(bash_call())
+    display.before_panel("t1", "waiting", panel_below=False)
+    assert len(sink.updates[-1]) == 1 and "waiting" in sink.updates[-1][0]["text/plain"]
+
+
+def test_finish_sends_the_final_bundles_once() -> None:
+    display, sink, _ = make_display()
+    display.view.apply(delta("All done."))
+    display.view.finish("model · 1.0 s")
+    display.finish()
+    assert sink.finished is not None and sink.finished[-1]["text/plain"].endswith("model · 1.0 s")
+
+
+def result(**fields: Any) -> Result:
+    parsed = parse_message({"type": "result", "subtype": "success", "is_error": True, **fields})
+    assert isinstance(parsed, Result)
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("fields", "hint"),
+    [
+        ({"result": "Invalid API key · Fix external API key", "api_error_status": 401}, "ANTHROPIC_API_KEY"),
+        ({"result": "Not logged in · Please run /login"}, "ANTHROPIC_API_KEY"),
+        ({"result": "Forbidden", "api_error_status": 403}, "log in once"),
+        ({"result": "Rate limited", "api_error_status": 429}, "wait a moment"),
+        ({"result": "Overloaded", "api_error_status": 529}, None),
+    ],
+)
+def test_error_hints(fields: dict[str, Any], hint: str | None) -> None:
+    message = error_hint(result(**fields))
+    assert message.startswith(fields["result"])
+    if hint is None:
+        assert message == fields["result"]
+    else:
+        assert hint in message
