@@ -123,7 +123,7 @@ class ClaudeKernel(Kernel):
         restarts = session.restarts
         responder: Responder
         if allow_stdin:
-            responder = WidgetResponder(display.widget)
+            responder = WidgetResponder(display.widget, cwd=self.conversation.options.cwd or ".")
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
