@@ -17,13 +17,16 @@ import ipywidgets
 from ipykernel.kernelbase import Kernel
 
 from . import __version__
-from .conversation import Conversation, MagicError, split_magics
+from .complete import Vocabulary, complete, docs_from_help, inspect
+from .conversation import HELP, Conversation, MagicError, split_magics
 from .render import TurnView
 from .session import ProcessDiedError, SessionError
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, footer, run_turn, sigint_sets
 from .widgets import WidgetResponder
 
 __all__ = ["ClaudeKernel"]
+
+_MAGIC_DOCS = docs_from_help(HELP)
 
 
 class _CellDisplay(UpdatableDisplays):
@@ -157,6 +160,17 @@ class ClaudeKernel(Kernel):
         if view.result is not None and view.result.is_error:
             return display.error("ClaudeError", _error_hint(view))
         return ok
+
+    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
+        return complete(code, cursor_pos, self._vocabulary())
+
+    async def do_inspect(
+        self, code: str, cursor_pos: int | None, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        return inspect(code, cursor_pos, self._vocabulary())
+
+    def _vocabulary(self) -> Vocabulary:
+        return Vocabulary.of(_MAGIC_DOCS, self.conversation.session, cwd=self.conversation.options.cwd or ".")
 
     async def _await_spawn(self) -> None:
         """Surface a failed start-up spawn once; ensure_session retries on the next call."""
