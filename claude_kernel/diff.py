@@ -307,28 +307,31 @@ def _notebook_change(tool_input: Mapping[str, Any], path: str, before: str | Non
     if before is None:
         return _notebook_fragment(path, mode, new_source, "the notebook does not exist")
     try:
-        cells = json.loads(before).get("cells")
-        if not isinstance(cells, list):
+        found = json.loads(before).get("cells")
+        if not isinstance(found, list):
             raise ValueError("no cells")
     except (ValueError, AttributeError):
         return _notebook_fragment(path, mode, new_source, "the file is not a notebook (no JSON cells)")
+    cells = [cell if isinstance(cell, dict) else {} for cell in found]
     index = _cell_index(cells, cell_id) if cell_id else None
     if cell_id and index is None:
         return _notebook_fragment(path, mode, new_source, f"no cell {cell_id!r} in the notebook")
+    # People count cells from 1; the CLI's "cell-N" ids count from 0.
     if mode == "insert":
-        where = f"after cell {index}" if index is not None else "at the top"
+        where = f"after cell {index + 1} of {len(cells)}" if index is not None else "at the top"
         return Change(path, f"new {cell_type or 'code'} cell {where}", hunks("", new_source))
     if index is None:
         return _notebook_fragment(path, mode, new_source, "no cell_id given: the CLI needs one to find the cell")
     cell = cells[index]
     old_type = str(cell.get("cell_type", "code"))
     old_source = _lf(_source(cell))
+    label = f"cell {index + 1} of {len(cells)}"
     if mode == "delete":
-        return Change(path, f"cell {index} ({old_type}) deleted", hunks(old_source, ""))
+        return Change(path, f"{label} ({old_type}) deleted", hunks(old_source, ""))
     notes = (f"cell type: {old_type} -> {cell_type}",) if cell_type and cell_type != old_type else ()
     if old_source == new_source and not notes:
         notes = ("no changes",)
-    return Change(path, f"cell {index} ({cell_type or old_type})", hunks(old_source, new_source), notes)
+    return Change(path, f"{label} ({cell_type or old_type})", hunks(old_source, new_source), notes)
 
 
 def _notebook_fragment(path: str, mode: str, new_source: str, note: str) -> Change:
@@ -367,7 +370,8 @@ def proposed_change(tool_name: str, tool_input: Mapping[str, Any], *, cwd: str) 
 def change_stats(tool_name: str, tool_input: Mapping[str, Any], before: str | None) -> tuple[int, int]:
     """``(added, removed)`` lines of an applied file tool call, given the file's content before it.
 
-    The CLI reports that content as ``originalFile`` in the tool result's ``tool_use_result``.
+    The CLI reports that content in the tool result's ``tool_use_result``: ``originalFile`` for Edit and
+    Write (None there for a new file), ``original_file`` (the notebook's JSON) for NotebookEdit.
     """
     change = change_for(tool_name, tool_input, before)
     return change.added, change.removed

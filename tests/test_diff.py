@@ -257,21 +257,21 @@ def _notebook(*sources: str, ids: bool = True) -> str:
     [
         pytest.param(
             {"cell_id": "id1", "new_source": "x = 2\nprint(x)"},
-            "cell 1 (code)",
+            "cell 2 of 2 (code)",
             ["@@ -1,2 +1,2 @@", "-x = 1", "+x = 2", " print(x)", "\\ No newline at end of file"],
             None,
             id="replace",
         ),
         pytest.param(
             {"cell_id": "id1", "new_source": "# Title", "cell_type": "markdown"},
-            "cell 1 (markdown)",
+            "cell 2 of 2 (markdown)",
             None,
             "cell type: code -> markdown",
             id="replace-changes-type",
         ),
         pytest.param(
             {"cell_id": "id0", "new_source": "import os\n", "edit_mode": "insert"},
-            "new code cell after cell 0",
+            "new code cell after cell 1 of 2",
             ["@@ -0,0 +1,1 @@", "+import os"],
             None,
             id="insert",
@@ -285,7 +285,7 @@ def _notebook(*sources: str, ids: bool = True) -> str:
         ),
         pytest.param(
             {"cell_id": "id0", "new_source": "", "edit_mode": "delete"},
-            "cell 0 (code) deleted",
+            "cell 1 of 2 (code) deleted",
             ["@@ -1,1 +0,0 @@", "-a = 0"],
             None,
             id="delete",
