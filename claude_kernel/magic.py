@@ -190,9 +190,8 @@ async def run_cell(line: str, body: str) -> None:
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
     in_kernel = getattr(shell, "kernel", None) is not None
     displays: DisplaySink = _IPythonDisplays() if in_kernel else _TerminalOutput()
-    clickable = _can_click(shell)
     cwd = conversation.options.cwd or "."
-    base = WidgetResponder(display, cwd=cwd) if clickable else HeadlessResponder(conversation.headless_policy)
+    base = WidgetResponder(display, cwd=cwd) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
     responder: Responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     view = TurnView()
     interrupt = anyio.Event()
