@@ -429,3 +429,23 @@ def test_kernel_edit_panel_shows_the_diff_against_the_file(
     claude_kernel.pump(run)
     assert run.reply is not None and run.reply["status"] == "ok"
     assert target.read_text() == TEN.replace("line 5", "line <5>")
+
+
+@pytest.mark.real_cli
+def test_kernel_write_panel_shows_only_the_real_differences(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
+) -> None:
+    target = workdir / "notes.txt"
+    target.write_text(TEN)
+    fake_api.enqueue(
+        Reply.tool("Read", {"file_path": str(target)}),
+        Reply.tool("Write", {"file_path": str(target), "content": TEN.replace("line 7", "seven")}),
+        Reply.text("Rewritten."),
+    )
+    run = claude_kernel.start("rewrite the notes")
+    claude_kernel.click(claude_kernel.wait_for_button(run, "Deny"))
+    claude_kernel.pump(run)
+    (panel,) = [s["value"] for s in run.widgets.values() if "claude-diff" in str(s.get("value", ""))]
+    assert "overwrite" in panel and panel.count("<tr class='add'") == 1 and panel.count("<tr class='del'") == 1
+    assert "- line 7" in _visible(panel) and "+ seven" in _visible(panel)
+    assert target.read_text() == TEN  # denied
