@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import textwrap
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ import jsonschema
 
 from .session import HostTool, Session, SessionOptions
 
-__all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "split_magics"]
+__all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "help_text", "magic_docs", "split_magics"]
 
 ASK_USER = HostTool(
     "ask_user",
@@ -77,6 +78,11 @@ def _magic(*forms: tuple[str, str]) -> Callable[[MagicHandler], MagicHandler]:
         return handler
 
     return register
+
+
+def magic_docs() -> dict[str, str]:
+    """Each magic's own help (its forms and what they do), for Shift-Tab and completion."""
+    return {name: textwrap.dedent(spec.help) for name, spec in MAGICS.items()}
 
 
 def help_text() -> str:

@@ -20,11 +20,14 @@ import ipywidgets
 from ipykernel.kernelbase import Kernel
 
 from . import __version__
-from .conversation import Conversation, MagicError, split_magics
+from .complete import Vocabulary, complete, inspect
+from .conversation import Conversation, MagicError, magic_docs, split_magics
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder
 
 __all__ = ["ClaudeKernel"]
+
+_MAGIC_DOCS = magic_docs()
 
 
 class _CellDisplay(UpdatableDisplays):
@@ -138,7 +141,7 @@ class ClaudeKernel(Kernel):
             return ok
         responder: Responder
         if allow_stdin:
-            responder = WidgetResponder(display.widget)
+            responder = WidgetResponder(display.widget, cwd=self.conversation.options.cwd or ".")
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
@@ -148,6 +151,17 @@ class ClaudeKernel(Kernel):
         if outcome.status == "error":
             return display.error(outcome.error_name, outcome.error_text)
         return ok
+
+    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
+        return complete(code, cursor_pos, self._vocabulary())
+
+    async def do_inspect(
+        self, code: str, cursor_pos: int | None, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        return inspect(code, cursor_pos, self._vocabulary())
+
+    def _vocabulary(self) -> Vocabulary:
+        return Vocabulary.of(_MAGIC_DOCS, self.conversation.session, cwd=self.conversation.options.cwd or ".")
 
     async def _await_spawn(self) -> None:
         """Surface a failed start-up spawn once; ensure_session retries on the next call."""

@@ -197,7 +197,8 @@ async def run_cell(line: str, body: str) -> None:
     # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
     in_kernel = getattr(shell, "kernel", None) is not None
     displays: DisplaySink = _IPythonDisplays() if in_kernel else _TerminalOutput()
-    base = WidgetResponder(display) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
+    cwd = conversation.options.cwd or "."
+    base = WidgetResponder(display, cwd=cwd) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     interrupt = anyio.Event()
     with nullcontext() if in_kernel else sigint_sets(interrupt):

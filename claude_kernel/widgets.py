@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .diff import diff_html, proposed_change
 from .session import HostToolRequest, PermissionRequest, ToolResult
 from .turn import Allow, Deny, PermissionDecision
 
@@ -68,8 +69,11 @@ class _Panel:
 _EDITABLE = {"Bash": "command", "run_python": "code"}
 
 
-def _input_view(request: PermissionRequest) -> tuple[list[w.Widget], Callable[[], dict[str, Any] | None]]:
-    """How a tool's input is shown, and how to read back an edit (None: unchanged)."""
+def _input_view(request: PermissionRequest, *, cwd: str) -> tuple[list[w.Widget], Callable[[], dict[str, Any] | None]]:
+    """How a tool's input is shown, and how to read back an edit (None: unchanged).
+
+    File tools show a diff against the file as it is now, so the reviewer sees what will change.
+    """
     tool_input = request.input
     editable = _EDITABLE.get(request.tool_name, "")
     if isinstance(tool_input.get(editable), str):
@@ -81,23 +85,19 @@ def _input_view(request: PermissionRequest) -> tuple[list[w.Widget], Callable[[]
             return None if editor.value == original else {**tool_input, editable: editor.value}
 
         return [editor], edited
-    if request.tool_name in ("Edit", "Write", "MultiEdit", "NotebookEdit"):
-        path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
-        change = tool_input.get("new_string") or tool_input.get("content") or tool_input.get("new_source")
-        body = f"<code>{html.escape(path)}</code>"
-        if "old_string" in tool_input:
-            body += _pre("- " + "\n- ".join(str(tool_input["old_string"]).splitlines()))
-        if change is not None:
-            body += _pre("+ " + "\n+ ".join(str(change).splitlines()))
-        return [w.HTML(body)], lambda: None
+    change = proposed_change(request.tool_name, tool_input, cwd=cwd)
+    if change is not None:
+        view = w.HTML(diff_html(change), layout=w.Layout(width="100%"))
+        view.add_class("claude-diff-panel")
+        return [view], lambda: None
     return [w.HTML(_pre(json.dumps(tool_input, indent=2, ensure_ascii=False)))], lambda: None
 
 
 class PermissionPanel(_Panel):
     """Allow / Always allow / Deny (with an optional reason) for one tool call."""
 
-    def __init__(self, request: PermissionRequest) -> None:
-        body, edited = _input_view(request)
+    def __init__(self, request: PermissionRequest, *, cwd: str) -> None:
+        body, edited = _input_view(request, cwd=cwd)
         allow = w.Button(description="Allow", button_style="success", icon="check")
         always = w.Button(description="Always allow", tooltip=f"Allow {request.tool_name} for the rest of the session")
         deny = w.Button(description="Deny", button_style="danger", icon="times")
@@ -142,12 +142,16 @@ class AnswerPanel(_Panel):
 
 
 class WidgetResponder:
-    """Answers through panels shown in the running cell's output."""
+    """Answers through panels shown in the running cell's output.
+
+    ``cwd`` is the CLI's working directory: tools' relative paths are relative to it.
+    """
 
     shows_output = True
 
-    def __init__(self, show: Callable[[w.Widget], None]) -> None:
+    def __init__(self, show: Callable[[w.Widget], None], *, cwd: str) -> None:
         self._show = show
+        self._cwd = cwd
         self._panels: dict[str, _Panel] = {}
 
     async def _ask(self, tool_use_id: str, panel: _Panel) -> Any:
@@ -162,7 +166,7 @@ class WidgetResponder:
             panel.cancel()
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
-        decision = await self._ask(request.tool_use_id, PermissionPanel(request))
+        decision = await self._ask(request.tool_use_id, PermissionPanel(request, cwd=self._cwd))
         return decision if decision is not None else Deny("Cancelled.", interrupt=True)
 
     async def host_tool(self, request: HostToolRequest) -> ToolResult:

@@ -45,7 +45,8 @@ def run_script(kernel: Any, fake_api: FakeMessagesAPI, prefix: str) -> list[tupl
     kernel.pump(run, timeout=15)
     # How much streamed before the interrupt (and so its tokens and cost) differs; the rest must not.
     ending = re.sub(r"[\d,.]+", "#", final_text(run).rsplit("word", 1)[-1])
-    seen.append((ending, error_of(run)[0] if error_of(run) else None))
+    error = error_of(run)
+    seen.append((ending, error[0] if error else None))
     return seen
 
 

@@ -16,6 +16,16 @@ class ClaudeKernelConformance(jupyter_kernel_test.KernelTests):
     language_name = "markdown"
     file_extension = ".md"
 
+    # Magics, their fixed arguments, and help: none of these depend on the CLI having answered.
+    completion_samples = [  # noqa: RUF012 - the base class declares them so
+        {"text": "%mo", "matches": {"%model"}},
+        {"text": "%permissions headless ", "matches": {"deny", "allow"}},
+        {"text": "%permissions acc", "matches": {"acceptEdits"}},
+        {"text": "%help re", "matches": {"resume"}},
+        {"text": "no magic here", "matches": set()},
+    ]
+    code_inspect_sample = "%permissions"
+
     @classmethod
     def setUpClass(cls) -> None:
         cls._prefix = tempfile.TemporaryDirectory()
