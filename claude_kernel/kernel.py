@@ -42,15 +42,12 @@ class _CellDisplay(UpdatableDisplays):
         assert self._kernel.session is not None
         self._kernel.session.send(self._kernel.iopub_socket, msg_type, content, parent=self._parent)
 
-    def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None:
         msg_type = "display_data" if new else "update_display_data"
         self._send(msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}})
 
     def image(self, media_type: str, data: str) -> None:
         self._send("display_data", {"data": {media_type: data}, "metadata": {}})
-
-    def widget(self, widget: ipywidgets.Widget) -> None:
-        self._send("display_data", {"data": widget._repr_mimebundle_(), "metadata": {}})
 
     def text(self, text: str, *, stream: str = "stdout") -> None:
         self._send("stream", {"name": stream, "text": text if text.endswith("\n") else text + "\n"})
@@ -141,7 +138,7 @@ class ClaudeKernel(Kernel):
             return ok
         responder: Responder
         if allow_stdin:
-            responder = WidgetResponder(display.widget, cwd=self.conversation.options.cwd or ".")
+            responder = WidgetResponder(display, cwd=self.conversation.options.cwd or ".")
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)

@@ -44,7 +44,7 @@ _conversation: Conversation | None = None
 
 
 class _IPythonDisplays(UpdatableDisplays):
-    def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None:
         (display if new else update_display)(bundle, raw=True, display_id=display_id)
 
     def image(self, media_type: str, data: str) -> None:
@@ -196,9 +196,11 @@ async def run_cell(line: str, body: str) -> None:
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
     # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
     in_kernel = getattr(shell, "kernel", None) is not None
-    displays: DisplaySink = _IPythonDisplays() if in_kernel else _TerminalOutput()
-    cwd = conversation.options.cwd or "."
-    base = WidgetResponder(display, cwd=cwd) if _can_click(shell) else HeadlessResponder(conversation.headless_policy)
+    notebook = _IPythonDisplays() if in_kernel else None
+    displays: DisplaySink = notebook or _TerminalOutput()
+    base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
+    if notebook is not None and _can_click(shell):
+        base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     interrupt = anyio.Event()
     with nullcontext() if in_kernel else sigint_sets(interrupt):

@@ -41,7 +41,7 @@ from .session import (
     UserMessage,
 )
 
-__all__ = ["TurnView", "code_span", "escape_markdown", "tool_summary"]
+__all__ = ["TurnView", "code_span", "escape_markdown", "tool_label", "tool_summary"]
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BACKTICKS = re.compile(r"`+")
@@ -211,7 +211,7 @@ class _Note:
 _Part = _Text | _Thinking | _Tool | _Note
 
 
-def _tool_label(name: str) -> str:
+def tool_label(name: str) -> str:
     if name.startswith("mcp__"):
         return name.split("__", 2)[-1]
     return name
@@ -253,7 +253,7 @@ class TurnView:
         if isinstance(event, StreamEvent) and event.event_type == "content_block_start":
             block = event.data.get("content_block") or {}
             if block.get("type") == "tool_use":
-                self._activity = f"preparing {_tool_label(str(block.get('name', '')))}"
+                self._activity = f"preparing {tool_label(str(block.get('name', '')))}"
                 return True
             return False
         if isinstance(event, AssistantMessage):
@@ -278,7 +278,7 @@ class TurnView:
                 tool = _Tool(block.id, block.name, dict(block.input))
                 self._tools[block.id] = tool
                 self._parts.append(tool)
-                self._activity = f"running {_tool_label(block.name)}"
+                self._activity = f"running {tool_label(block.name)}"
                 changed = True
         return changed
 
@@ -357,7 +357,7 @@ class TurnView:
 
     def _tool_markdown(self, tool: _Tool) -> str:
         summary = tool_summary(tool.name, tool.input)
-        head = f"▸ **{escape_markdown(_tool_label(tool.name))}**" + (f" {code_span(summary)}" if summary else "")
+        head = f"▸ **{escape_markdown(tool_label(tool.name))}**" + (f" {code_span(summary)}" if summary else "")
         lines = [head]
         if tool.note:
             lines.append(f"↳ {escape_markdown(tool.note)}")
@@ -375,7 +375,7 @@ class TurnView:
             elif isinstance(part, _Thinking) and part.text:
                 chunks.append("[thinking] " + _shorten(part.text, 200))
             elif isinstance(part, _Tool):
-                line = f"[{_tool_label(part.name)}] {tool_summary(part.name, part.input)}"
+                line = f"[{tool_label(part.name)}] {tool_summary(part.name, part.input)}"
                 if part.note:
                     line += f"\n  {part.note}"
                 if part.result is not None:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -117,7 +117,7 @@ class UpdatableDisplays:
     def finish(self, bundles: list[dict[str, str]]) -> None:
         self.update(bundles)
 
-    def publish(self, bundle: dict[str, str], display_id: str, *, new: bool) -> None:
+    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None:
         raise NotImplementedError
 
     def image(self, media_type: str, data: str) -> None:

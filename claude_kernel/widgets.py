@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import ipywidgets as w
 
 from .diff import diff_html, proposed_change
+from .render import code_span, tool_label, tool_summary
 from .session import HostToolRequest, PermissionRequest, ToolResult
 from .turn import Allow, Deny, PermissionDecision
 
@@ -29,22 +32,65 @@ def _pre(text: str) -> str:
     return f"<pre style='white-space: pre-wrap; margin: 0'>{html.escape(text)}</pre>"
 
 
+class PanelSink(Protocol):
+    """Where panels are shown: a display that can be replaced by id (both hosts' UpdatableDisplays)."""
+
+    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a panel asks, in words, for the text forms a saved notebook shows without widgets."""
+
+    label: str
+    detail: str
+
+    def bundle(self, outcome: str) -> dict[str, str]:
+        """``text/plain`` and ``text/markdown`` stating the request and its outcome.
+
+        Model and user text go into code spans only, where Markdown interprets nothing.
+        """
+        detail = " ".join(self.detail.split())
+        if len(detail) > 200:
+            detail = detail[:199] + "…"
+        plain = f"{self.label} {detail} - {outcome}" if detail else f"{self.label} - {outcome}"
+        markdown = f"{code_span(self.label)} {code_span(detail)}" if detail else code_span(self.label)
+        words, _, said = outcome.partition(": ")
+        markdown += f" - {words}" + (f": {code_span(said)}" if said else "")
+        return {"text/plain": plain, "text/markdown": markdown}
+
+
 class _Panel:
     """A box with a title, a body, and one awaited answer."""
 
-    def __init__(self, title: str, children: list[w.Widget]) -> None:
+    def __init__(self, title: str, children: list[w.Widget], request: _Request) -> None:
         self._loop = asyncio.get_running_loop()
         self._answer: asyncio.Future[Any] = self._loop.create_future()
         self._settled = False
         self._status = w.HTML()
         self._controls: list[w.Widget] = []
+        self._request = request
+        self._shown_in: tuple[PanelSink, str] | None = None
         self.widget = w.VBox(
             [w.HTML(f"<b>{html.escape(title)}</b>"), *children, self._status],
             layout=w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px", margin="4px 0"),
         )
 
-    def _settle(self, value: Any, status: str) -> None:
-        """Record the first answer (from any thread) and freeze the panel; later clicks change nothing."""
+    def show(self, sink: PanelSink, waiting: str) -> None:
+        """Publish the panel, with text forms that say what it waits for."""
+        self._shown_in = (sink, uuid.uuid4().hex)
+        self._publish(waiting, new=True)
+
+    def _publish(self, outcome: str, *, new: bool) -> None:
+        if self._shown_in is not None:
+            sink, display_id = self._shown_in
+            sink.publish({**self.widget._repr_mimebundle_(), **self._request.bundle(outcome)}, display_id, new=new)
+
+    def _settle(self, value: Any, status: str, outcome: str) -> None:
+        """Record the first answer (from any thread) and freeze the panel; later clicks change nothing.
+
+        ``outcome`` replaces the waiting words in the text forms, so a saved notebook records it.
+        """
         if self._settled:
             return
         self._settled = True
@@ -53,13 +99,14 @@ class _Panel:
         self._status.value = f"<span style='{_STATUS_STYLE}'>{html.escape(status)}</span>"
 
         def resolve() -> None:
+            self._publish(outcome, new=False)
             if not self._answer.done():
                 self._answer.set_result(value)
 
         self._loop.call_soon_threadsafe(resolve)
 
     def cancel(self) -> None:
-        self._settle(None, "■ cancelled (the turn ended before an answer)")
+        self._settle(None, "■ cancelled (the turn ended before an answer)", "cancelled")
 
     async def wait(self) -> Any:
         return await self._answer
@@ -106,21 +153,26 @@ class PermissionPanel(_Panel):
         super().__init__(
             f"Claude wants to use {request.tool_name}",
             [w.HTML(description), *body, w.HBox([allow, always, deny, reason])],
+            _Request(tool_label(request.tool_name), tool_summary(request.tool_name, request.input)),
         )
         self._controls = [allow, always, deny, reason, *body]
 
-        allow.on_click(lambda _: self._settle(Allow(edited()), "✔ allowed"))
-        always.on_click(
-            lambda _: self._settle(
-                Allow(edited(), always=True), f"✔ {request.tool_name} allowed for the rest of the session"
-            )
-        )
-        deny.on_click(
-            lambda _: self._settle(
-                Deny(reason.value.strip() or "The user denied this tool call."),
-                "✘ denied" + (f": {reason.value.strip()}" if reason.value.strip() else ""),
-            )
-        )
+        def allowed(always_: bool) -> None:
+            change = edited()
+            outcome = "allowed for the rest of the session" if always_ else "allowed"
+            if change is not None:
+                outcome += " with your edits: " + str(change.get(_EDITABLE.get(request.tool_name, ""), ""))
+            status = f"✔ {request.tool_name} allowed for the rest of the session" if always_ else "✔ allowed"
+            self._settle(Allow(change, always=always_), status, outcome)
+
+        def denied() -> None:
+            why = reason.value.strip()
+            outcome = f"denied: {why}" if why else "denied"
+            self._settle(Deny(why or "The user denied this tool call."), "✘ " + outcome, outcome)
+
+        allow.on_click(lambda _: allowed(False))
+        always.on_click(lambda _: allowed(True))
+        deny.on_click(lambda _: denied())
 
 
 class AnswerPanel(_Panel):
@@ -136,9 +188,10 @@ class AnswerPanel(_Panel):
             title = f"Claude called {request.tool_name}: your answer is its result"
         self._text = w.Textarea(placeholder="Your answer", layout=w.Layout(width="100%"), rows=3)
         submit = w.Button(description="Submit", button_style="primary", icon="paper-plane")
-        super().__init__(title, [prompt, self._text, submit])
+        detail = question if isinstance(question, str) else json.dumps(request.input, ensure_ascii=False)
+        super().__init__(title, [prompt, self._text, submit], _Request(tool_label(request.tool_name) + ":", detail))
         self._controls = [self._text, submit]
-        submit.on_click(lambda _: self._settle(self._text.value, "✔ answered"))
+        submit.on_click(lambda _: self._settle(self._text.value, "✔ answered", f"answered: {self._text.value}"))
 
 
 class WidgetResponder:
@@ -149,14 +202,14 @@ class WidgetResponder:
 
     shows_output = True
 
-    def __init__(self, show: Callable[[w.Widget], None], *, cwd: str) -> None:
-        self._show = show
+    def __init__(self, sink: PanelSink, *, cwd: str) -> None:
+        self._sink = sink
         self._cwd = cwd
         self._panels: dict[str, _Panel] = {}
 
-    async def _ask(self, tool_use_id: str, panel: _Panel) -> Any:
+    async def _ask(self, tool_use_id: str, panel: _Panel, waiting: str) -> Any:
         self._panels[tool_use_id] = panel
-        self._show(panel.widget)
+        panel.show(self._sink, waiting)
         try:
             return await panel.wait()
         finally:
@@ -166,11 +219,12 @@ class WidgetResponder:
             panel.cancel()
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
-        decision = await self._ask(request.tool_use_id, PermissionPanel(request, cwd=self._cwd))
+        panel = PermissionPanel(request, cwd=self._cwd)
+        decision = await self._ask(request.tool_use_id, panel, "waiting for approval")
         return decision if decision is not None else Deny("Cancelled.", interrupt=True)
 
     async def host_tool(self, request: HostToolRequest) -> ToolResult:
-        answer = await self._ask(request.tool_use_id, AnswerPanel(request))
+        answer = await self._ask(request.tool_use_id, AnswerPanel(request), "waiting for an answer")
         if answer is None:
             return ToolResult(request.tool_use_id, "Cancelled before the user answered.", is_error=True)
         return ToolResult(request.tool_use_id, str(answer))
