@@ -12,11 +12,13 @@ No Jupyter import lives here; the kernel and the ``%%claude`` magic both build o
 
 from ._control import HostTool as HostTool
 from ._control import ToolResult as ToolResult
+from ._errors import BudgetExceededError as BudgetExceededError
 from ._errors import CLINotFoundError as CLINotFoundError
 from ._errors import ControlRequestError as ControlRequestError
 from ._errors import MalformedLineError as MalformedLineError
 from ._errors import NotConnectedError as NotConnectedError
 from ._errors import ProcessDiedError as ProcessDiedError
+from ._errors import RewindError as RewindError
 from ._errors import SessionError as SessionError
 from ._events import AssistantMessage as AssistantMessage
 from ._events import ContentBlock as ContentBlock
