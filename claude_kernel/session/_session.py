@@ -208,6 +208,8 @@ class Session:
             raise NotConnectedError("the session was closed")
         async with self._start_lock:
             proc = self._proc
+            if proc is not None and proc.interrupting is not None:
+                await self._settle_interrupt(proc)
             if proc is not None and proc.usable:
                 return proc
             if proc is not None:
@@ -216,6 +218,16 @@ class Session:
             self.restarts += 1
             options, fork_id = self._resume_options()
             return await self._start(options, fork_id=fork_id)
+
+    async def _settle_interrupt(self, proc: _Process) -> None:
+        """Wait for the turn being interrupted to end, reading its events into the queue.
+
+        A message sent meanwhile must not join a process the escalation may yet kill.
+        """
+        while proc.interrupting is not None and not proc.transport.at_eof:
+            async with self._read_lock:
+                if proc.interrupting is not None and not proc.transport.at_eof:
+                    await self._read_one(proc)
 
     async def _retire(self, proc: _Process) -> None:
         """Finish with a process that takes no more messages, after reading what it still owes.
