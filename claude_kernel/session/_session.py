@@ -546,6 +546,10 @@ class Session:
             return
         if message.get("type") in _CONTROL_TYPES:
             event = await proc.control.handle(message)
+        elif proc is not self._proc:
+            # Still starting (a failed --resume writes a zeroed result): not part of any turn.
+            log.debug("ignoring a %r line from a process that is starting", message.get("type"))
+            return
         else:
             event = self._on_event(proc, parse_message(message))
         if event is not None:
