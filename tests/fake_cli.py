@@ -23,16 +23,17 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 SESSION = "fake-session-0001"
 
 
-def emit(message):
+def emit(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
 
-def answer(text, cost=0.001):
+def answer(text: str, cost: float = 0.001) -> None:
     emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake", "tools": []})
     emit(
         {
@@ -61,7 +62,7 @@ def answer(text, cost=0.001):
     )
 
 
-def assistant_line(text):
+def assistant_line(text: str) -> None:
     emit(
         {
             "type": "assistant",
@@ -76,7 +77,7 @@ def assistant_line(text):
     )
 
 
-def interrupted_then_exit(signum, frame):
+def interrupted_then_exit(signum: int, frame: Any) -> None:
     emit(
         {
             "type": "result",
@@ -91,7 +92,7 @@ def interrupted_then_exit(signum, frame):
     os._exit(0)
 
 
-def main():
+def main() -> None:
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as log:
             log.write(json.dumps(sys.argv) + "\n")
