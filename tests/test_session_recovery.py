@@ -33,6 +33,21 @@ async def _ask(session: Session, text: str) -> Result:
     return of_type(await collect_turn(session), Result)[0]
 
 
+def _stop(session: Session) -> int:
+    """SIGSTOP the CLI: from now on it neither writes nor reads."""
+    pid = session.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+async def _talk_slowly(session: Session) -> None:
+    """Start a long streamed answer from the fake model and wait for its first words."""
+    await session.send_message("talk for a long time")
+    while not isinstance(await session.next_event(), TextDelta):
+        pass
+
+
 def _argvs(tmp_path: Path) -> list[list[str]]:
     return [json.loads(line) for line in (tmp_path / "argv.log").read_text().splitlines()]
 
@@ -46,9 +61,7 @@ async def test_a_stopped_cli_is_recovered_by_interrupt(fake_cli_options: Any, tm
     async with session:
         await session.send_message("SLOW")
         await session.next_event()
-        pid = session.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGSTOP)
+        pid = _stop(session)
         started = time.monotonic()
         await session.interrupt()
         with anyio.fail_after(2 * GRACE + 2):
@@ -67,8 +80,7 @@ async def test_interrupt_while_another_task_is_blocked_reading(fake_cli_options:
     async with session:
         await session.send_message("SLOW")
         await session.next_event()
-        assert session.pid is not None
-        os.kill(session.pid, signal.SIGSTOP)
+        _stop(session)
         events: list[Any] = []
 
         async def read() -> None:
@@ -91,12 +103,8 @@ async def test_real_cli_stopped_mid_stream_is_recovered_and_resumes(
     async with session:
         await _ask(session, "remember quince")
         session_id = session.session_id
-        await session.send_message("talk for a long time")
-        while not isinstance(await session.next_event(), TextDelta):
-            pass
-        pid = session.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGSTOP)
+        await _talk_slowly(session)
+        pid = _stop(session)
         started = time.monotonic()
         await session.interrupt()
         with anyio.fail_after(2 * GRACE + 5):
@@ -119,12 +127,8 @@ async def test_close_ends_a_stopped_real_cli_quickly(
     session = await Session.spawn(make_options())
     await _ask(session, "hi")
     if mid_turn:
-        await session.send_message("talk for a long time")
-        while not isinstance(await session.next_event(), TextDelta):
-            pass
-    pid = session.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
+        await _talk_slowly(session)
+    pid = _stop(session)
     started = time.monotonic()
     await session.close()
     assert time.monotonic() - started < 3.5
@@ -136,9 +140,7 @@ async def test_close_of_a_deaf_stopped_cli_kills_it(fake_cli_options: Any) -> No
     session = await Session.spawn(fake_cli_options())
     await session.send_message("DEAF")
     await session.next_event()
-    pid = session.pid
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
+    pid = _stop(session)
     started = time.monotonic()
     await session.close(grace=1.5)
     assert time.monotonic() - started < 2.5
@@ -177,20 +179,10 @@ async def test_message_sent_before_the_interrupted_turn_was_read(fake_cli_option
         assert session.restarts == 1
 
 
-async def test_process_killed_between_turns_is_replaced_before_the_write(fake_cli_options: Any) -> None:
-    session = await Session.spawn(fake_cli_options())
-    async with session:
-        await _ask(session, "one")
-        pid = session.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        await anyio.sleep(0.2)  # between two cells
-        assert (await _ask(session, "two")).text == "echo: two"
-        assert session.restarts == 1
-
-
-async def test_message_racing_the_death_of_its_process_raises(fake_cli_options: Any) -> None:
-    """Written before anyone could notice the death: an error, never a silent turn."""
+@pytest.mark.parametrize("noticed", [True, False], ids=["noticed", "racing"])
+async def test_process_killed_between_turns(fake_cli_options: Any, noticed: bool) -> None:
+    """Once its death is noticed the process is replaced before the write; a message written
+    before anyone could notice raises (never a silent turn), and the next one is answered."""
     session = await Session.spawn(fake_cli_options())
     async with session:
         await _ask(session, "one")
@@ -198,11 +190,14 @@ async def test_message_racing_the_death_of_its_process_raises(fake_cli_options: 
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         assert wait_until_dead(pid)
+        if noticed:
+            await anyio.sleep(0.2)  # as between two cells
         try:
             answer = await _ask(session, "two")
         except ProcessDiedError:
+            assert not noticed
             answer = await _ask(session, "two again")
-        assert (answer.text or "").startswith("echo: two")
+        assert (answer.text or "").startswith("echo: two") and session.restarts == 1
 
 
 async def test_queued_turn_behind_an_interrupted_one_raises(fake_cli_options: Any) -> None:
