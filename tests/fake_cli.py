@@ -8,6 +8,9 @@ and answers each user message by its text:
   NOISE          non-JSON and broken lines first     NEW_TYPES     message types nobody knows yet
   CRASH          "fatal: boom" on stderr, exit 3     DEAF          a turn that ignores interrupts
   SPAWN_CHILD    starts `sleep 300` (its pid in the answer) and answers
+  SLOW           an assistant line every 50 ms for 30 s (busy: reads nothing meanwhile)
+  STUBBORN       ignores the interrupt request; SIGINT writes an interrupted result, then exits
+                 0.3 s later (like the real CLI, only slower: a message sent meanwhile is lost)
   anything else  "echo: <text>"
 
 It appends its argv as one JSON line to $FAKE_CLI_LOG, so tests can check ``--resume``.
@@ -18,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -56,6 +60,36 @@ def answer(text: str, cost: float = 0.001) -> None:
             "num_turns": 1,
         }
     )
+
+
+def assistant_line(text: str) -> None:
+    emit(
+        {
+            "type": "assistant",
+            "session_id": SESSION,
+            "message": {
+                "id": "msg_slow",
+                "model": "fake",
+                "role": "assistant",
+                "content": [{"type": "text", "text": text}],
+            },
+        }
+    )
+
+
+def interrupted_then_exit(signum: int, frame: Any) -> None:
+    emit(
+        {
+            "type": "result",
+            "subtype": "error_during_execution",
+            "is_error": True,
+            "session_id": SESSION,
+            "terminal_reason": "aborted_streaming",
+            "total_cost_usd": 0.0,
+        }
+    )
+    time.sleep(0.3)
+    os._exit(0)
 
 
 def main() -> None:
@@ -104,6 +138,17 @@ def main() -> None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake"})
             for _other in sys.stdin:  # swallow everything, interrupts included, and never answer
+                pass
+        elif text == "SLOW":
+            emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake"})
+            for n in range(600):
+                assistant_line(f"word {n}")
+                time.sleep(0.05)
+            answer("slow done", cost=0.001 * turns)
+        elif text == "STUBBORN":
+            signal.signal(signal.SIGINT, interrupted_then_exit)
+            emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake"})
+            for _other in sys.stdin:  # interrupts included: read and ignored
                 pass
         elif text == "SPAWN_CHILD":
             child = subprocess.Popen(["sleep", "300"])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from claude_kernel.session import Event, Session
+
+T = TypeVar("T")
 
 
 async def collect_turn(session: Session) -> list[Event]:
@@ -13,5 +17,5 @@ async def collect_turn(session: Session) -> list[Event]:
     return events
 
 
-def of_type(events: list[Event], kind: type) -> list:  # type: ignore[type-arg]
+def of_type(events: list[Event], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]

@@ -8,15 +8,24 @@ No Jupyter import lives here; the kernel and the ``%%claude`` magic both build o
         await session.send_message("What does this repository do?")
         while (event := await session.next_event()) is not None:
             ...
+
+Every message is answered (its turn ends with a :class:`Result`) or raises; a hung or crashed CLI
+is replaced by one that resumes the conversation. Each ``Result`` names the turn's prompt
+(``prompt_uuid``) and its last transcript entry (``last_message_uuid``): ``Session.rewind(to=...)``
+goes back to the end of any turn under a new session id, ``Session.rewind_files(prompt_uuid)``
+undoes the files a turn changed, and ``SessionOptions.max_budget_usd`` caps spending across
+restarts (:class:`BudgetExceededError`).
 """
 
 from ._control import HostTool as HostTool
 from ._control import ToolResult as ToolResult
+from ._errors import BudgetExceededError as BudgetExceededError
 from ._errors import CLINotFoundError as CLINotFoundError
 from ._errors import ControlRequestError as ControlRequestError
 from ._errors import MalformedLineError as MalformedLineError
 from ._errors import NotConnectedError as NotConnectedError
 from ._errors import ProcessDiedError as ProcessDiedError
+from ._errors import RewindError as RewindError
 from ._errors import SessionError as SessionError
 from ._events import AssistantMessage as AssistantMessage
 from ._events import ContentBlock as ContentBlock

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceededError",
     "CLINotFoundError",
     "ControlRequestError",
     "MalformedLineError",
     "NotConnectedError",
     "ProcessDiedError",
+    "RewindError",
     "SessionError",
 ]
 
@@ -44,3 +46,26 @@ class ControlRequestError(SessionError):
 
 class MalformedLineError(SessionError):
     """A stdout line looked like JSON but did not parse; it is logged and skipped, never fatal."""
+
+
+class BudgetExceededError(SessionError):
+    """``SessionOptions.max_budget_usd`` is spent, so no turn was started.
+
+    The message names the budget and what was spent; start a session with a larger budget (or
+    none) to go on, resuming the conversation by its session id.
+    """
+
+    def __init__(self, budget_usd: float, spent_usd: float) -> None:
+        self.budget_usd = budget_usd
+        self.spent_usd = spent_usd
+        super().__init__(
+            f"the budget of ${budget_usd:.4f} for this session is spent (${spent_usd:.4f} so far), so the message "
+            "was not sent; raise SessionOptions.max_budget_usd to go on"
+        )
+
+
+class RewindError(SessionError):
+    """The CLI refused to rewind (an unknown message uuid, or a truncation ``dropping_turn`` forbids).
+
+    Nothing changed: the session goes on with the conversation it had.
+    """

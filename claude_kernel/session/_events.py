@@ -3,6 +3,10 @@
 The parser never raises on a message it does not understand: an unknown ``type`` becomes an
 :class:`UnknownEvent` carrying the raw JSON, and unknown fields are ignored, because the CLI's
 protocol grows new message types and fields from one release to the next.
+
+Every event parsed from a stdout line that carries a ``uuid`` exposes it as ``uuid`` (``""`` when
+the line has none). The uuids of ``assistant`` and ``user`` lines are the entries of the CLI's
+transcript, the points a conversation can be rewound to (``Session.rewind``).
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class SystemInit:
     permission_mode: str
     claude_code_version: str
     raw: JSON = field(repr=False)
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class SystemMessage:
 
     subtype: str
     raw: JSON = field(repr=False)
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,7 @@ class AssistantMessage:
     aborted: bool
     error: str | None
     raw: JSON = field(repr=False)
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ class UserMessage:
     parent_tool_use_id: str | None
     tool_use_result: Any
     raw: JSON = field(repr=False)
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,7 @@ class TextDelta:
     text: str
     index: int
     message_id: str
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,7 @@ class ThinkingDelta:
     thinking: str
     index: int
     message_id: str
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,7 @@ class ToolInputDelta:
     partial_json: str
     index: int
     message_id: str
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,7 @@ class StreamEvent:
     index: int | None
     message_id: str
     data: JSON = field(repr=False)
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,6 +202,17 @@ class Result:
 
     ``total_cost_usd`` is what the CLI reports, cumulative for its process; ``cost_usd`` is this
     turn's share, which the session works out so callers never double count.
+
+    The session also fills in ``prompt_uuid``, the uuid of the user message that began the turn
+    (what ``Session.send_message`` returned; ``Session.rewind_files`` takes it), and
+    ``last_message_uuid``, the last transcript entry of the turn (``Session.rewind(to=...)`` keeps
+    everything up to the end of this turn). ``uuid`` is the result line's own, which is not a
+    transcript entry.
+
+    When the process ends while its turn is being interrupted (the CLI ignored the interrupt and was
+    signalled, or it crashed meanwhile), the session makes the Result up: ``terminal_reason`` is
+    ``"aborted_process_exited"`` (so ``interrupted`` is true), ``errors`` says what happened, and
+    ``raw`` is empty.
     """
 
     subtype: str
@@ -208,6 +231,9 @@ class Result:
     api_error_status: int | None
     permission_denials: list[JSON]
     raw: JSON = field(repr=False)
+    uuid: str = ""
+    prompt_uuid: str | None = None
+    last_message_uuid: str | None = None
 
     @property
     def error_text(self) -> str:
@@ -218,6 +244,11 @@ class Result:
     def interrupted(self) -> bool:
         """True when the turn ended because it was interrupted."""
         return bool(self.terminal_reason and self.terminal_reason.startswith("aborted"))
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """True when the CLI stopped the turn because ``--max-budget-usd`` was reached."""
+        return self.subtype == "error_max_budget_usd"
 
 
 @dataclass(frozen=True)
@@ -277,21 +308,27 @@ Event = (
 )
 
 
+def _uuid(message: JSON) -> str:
+    value = message.get("uuid")
+    return value if isinstance(value, str) else ""
+
+
 def _parse_stream_event(message: JSON) -> Event:
     event = message.get("event") or {}
     event_type = event.get("type", "")
     index = event.get("index")
     message_id = message.get("api_message_id") or ""
+    uuid = _uuid(message)
     if event_type == "content_block_delta":
         delta = event.get("delta") or {}
         delta_type = delta.get("type")
         if delta_type == "text_delta":
-            return TextDelta(delta.get("text", ""), index or 0, message_id)
+            return TextDelta(delta.get("text", ""), index or 0, message_id, uuid)
         if delta_type == "thinking_delta":
-            return ThinkingDelta(delta.get("thinking", ""), index or 0, message_id)
+            return ThinkingDelta(delta.get("thinking", ""), index or 0, message_id, uuid)
         if delta_type == "input_json_delta":
-            return ToolInputDelta(delta.get("partial_json", ""), index or 0, message_id)
-    return StreamEvent(event_type, index, message_id, event)
+            return ToolInputDelta(delta.get("partial_json", ""), index or 0, message_id, uuid)
+    return StreamEvent(event_type, index, message_id, event, uuid)
 
 
 def _parse_result(message: JSON) -> Result:
@@ -314,6 +351,7 @@ def _parse_result(message: JSON) -> Result:
         api_error_status=message.get("api_error_status"),
         permission_denials=message.get("permission_denials") or [],
         raw=message,
+        uuid=_uuid(message),
     )
 
 
@@ -332,6 +370,7 @@ def parse_message(message: JSON) -> Event:
             aborted=bool(message.get("aborted")),
             error=message.get("error"),
             raw=message,
+            uuid=_uuid(message),
         )
     if kind == "user":
         body = message.get("message") or {}
@@ -340,6 +379,7 @@ def parse_message(message: JSON) -> Event:
             parent_tool_use_id=message.get("parent_tool_use_id"),
             tool_use_result=message.get("tool_use_result"),
             raw=message,
+            uuid=_uuid(message),
         )
     if kind == "result":
         return _parse_result(message)
@@ -355,6 +395,7 @@ def parse_message(message: JSON) -> Event:
                 permission_mode=message.get("permissionMode", ""),
                 claude_code_version=message.get("claude_code_version", ""),
                 raw=message,
+                uuid=_uuid(message),
             )
-        return SystemMessage(subtype, message)
+        return SystemMessage(subtype, message, _uuid(message))
     return UnknownEvent(kind, message)

@@ -17,6 +17,8 @@ __all__ = ["SessionOptions", "build_argv", "build_env", "find_cli"]
 # The repository's own pinned install (``npm install`` at the repo root, see package.json).
 _REPO_CLI = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "claude"
 
+_CHECKPOINTING = "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING"
+
 _INSTALL_HINT = (
     "Install Claude Code with `npm install -g @anthropic-ai/claude-code` (or run `npm install` in a "
     "claude-kernel checkout), or point the CLAUDE_KERNEL_CLI environment variable at a `claude` "
@@ -37,6 +39,16 @@ class SessionOptions:
     :param host_tools: tools the host answers itself, served as the SDK MCP server
         ``host_tool_server``; they are pre-allowed, since answering them is the host's decision.
     :param resume: a session id to continue.
+    :param resume_session_at: with ``resume``, keep the conversation only up to this transcript
+        entry (the ``uuid`` of an ``assistant`` or ``user`` line, e.g. ``Result.last_message_uuid``).
+    :param fork_session: with ``resume``, continue under a new session id, leaving the resumed one
+        as it was; the session mints the new id, so ``Session.session_id`` is known at once.
+    :param resume_drops_turn: with ``resume_session_at``, the uuid of the one prompt whose turn the
+        truncation may drop; the CLI refuses to start if it would drop anything else.
+    :param file_checkpointing: let the CLI record file changes so ``Session.rewind_files`` can
+        restore them (``CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING=1``).
+    :param max_budget_usd: what this session may spend in all, across restarts: each process gets
+        ``--max-budget-usd`` with what is left, and ``send_message`` refuses once nothing is.
     :param extra_args: appended to the command line as they are.
     """
 
@@ -55,6 +67,19 @@ class SessionOptions:
     host_tool_server: str = "host"
     permission_prompts: bool = True
     extra_args: Sequence[str] = ()
+    resume_session_at: str | None = None
+    fork_session: bool = False
+    resume_drops_turn: str | None = None
+    file_checkpointing: bool = True
+    max_budget_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_budget_usd is not None and not self.max_budget_usd > 0:
+            raise ValueError(f"max_budget_usd must be a positive number of dollars, not {self.max_budget_usd!r}")
+        if (self.resume_session_at or self.fork_session) and not self.resume:
+            raise ValueError("resume_session_at and fork_session need resume (the session id to start from)")
+        if self.resume_drops_turn and not self.resume_session_at:
+            raise ValueError("resume_drops_turn needs resume_session_at (the entry to rewind to)")
 
 
 def find_cli(cli_path: str | None = None) -> str:
@@ -77,8 +102,13 @@ def host_tool_names(options: SessionOptions) -> list[str]:
     return [f"mcp__{options.host_tool_server}__{tool.name}" for tool in options.host_tools]
 
 
-def build_argv(cli: str, options: SessionOptions, *, resume: str | None) -> list[str]:
-    """The command line. ``-p`` plus stream-json both ways keeps one process for many turns."""
+def build_argv(
+    cli: str, options: SessionOptions, *, session_id: str | None = None, budget_left: float | None = None
+) -> list[str]:
+    """The command line. ``-p`` plus stream-json both ways keeps one process for many turns.
+
+    ``session_id`` names a forked session; ``budget_left`` is what the process may still spend.
+    """
     argv = [cli, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"]
     if options.include_partial_messages:
         argv.append("--include-partial-messages")
@@ -102,15 +132,30 @@ def build_argv(cli: str, options: SessionOptions, *, resume: str | None) -> list
         # the CLI's tool search, so the model sees them without having to search first.
         server = {"type": "sdk", "name": options.host_tool_server, "alwaysLoad": True}
         argv += ["--mcp-config", json.dumps({"mcpServers": {options.host_tool_server: server}})]
-    if resume:
+    if options.resume:
         # The = form: a value starting with "-" would otherwise parse as a flag.
-        argv.append(f"--resume={resume}")
+        argv.append(f"--resume={options.resume}")
+    if options.resume_session_at:
+        argv.append(f"--resume-session-at={options.resume_session_at}")
+    if options.resume_drops_turn:
+        argv.append(f"--resume-drops-turn={options.resume_drops_turn}")
+    if options.fork_session:
+        argv.append("--fork-session")
+    if session_id:
+        argv.append(f"--session-id={session_id}")
+    if budget_left is not None:
+        argv.append(f"--max-budget-usd={budget_left:.10g}")
     argv += list(options.extra_args)
     return argv
 
 
 def build_env(options: SessionOptions) -> dict[str, str]:
-    env = {**os.environ, **options.env}
+    env = dict(os.environ)
+    if options.file_checkpointing:
+        env[_CHECKPOINTING] = "1"
+    else:
+        env.pop(_CHECKPOINTING, None)
+    env.update(options.env)
     # Set inside a Claude Code session; it can make a nested CLI refuse to start.
     env.pop("CLAUDECODE", None)
     if options.cwd:

@@ -6,31 +6,55 @@ control responses wake their waiters. So no background task is needed, a ``Sessi
 created anywhere (a kernel's ``do_execute``, a magic, a script), and several tasks can share it:
 one streaming ``next_event`` while another answers a permission prompt or interrupts.
 
-Interrupts escalate inside that same read path: the control-protocol interrupt first (the process
+Everything that belongs to one process (its transport and control protocol, the turns it still owes
+a Result, its cumulative cost, an interrupt's escalation) lives in one :class:`_Process` record,
+created when the process starts and replaced whole by the next one. The ``Session`` keeps what
+outlives a process: the conversation's id, the total cost, the options.
+
+Interrupts escalate on their own clock: the control-protocol interrupt first (the process
 survives); if the turn has not ended after ``interrupt_grace`` seconds, SIGINT to the process group
-(the CLI writes its result and exits); if it still has not ended, SIGKILL. A process that ended is
-replaced at the next :meth:`Session.send_message` by one started with ``--resume=<session id>``, so
-the conversation goes on.
+(with SIGCONT, so that a stopped CLI receives it; the CLI writes its result and exits); if it still
+has not ended, SIGKILL. The escalation deadline is the deadline of the reader's cancel scope, and
+``interrupt()`` moves it, so a reader blocked on a CLI that writes nothing (stopped, deadlocked)
+still wakes on time. A process that was signalled is never reused: the next
+:meth:`Session.send_message` starts one with ``--resume=<session id>``, so the conversation goes on.
+
+A message is either answered or raises: a turn whose process ends before its Result raises
+:class:`ProcessDiedError` from ``next_event``, unless that very turn was being interrupted, in which
+case it ends with an interrupted :class:`Result` that the session makes up.
+
+The conversation can be rewound (:meth:`Session.rewind`, a restart with ``--resume-session-at`` and
+``--fork-session``), files restored (:meth:`Session.rewind_files`), and spending capped across
+restarts (``SessionOptions.max_budget_usd``: each process is given what is left).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
+import math
 import signal
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 
 from ._control import ControlProtocol, PendingRequest, ToolResult
-from ._errors import MalformedLineError, NotConnectedError, ProcessDiedError
-from ._events import Event, PermissionRequest, Result, SystemInit, parse_message
+from ._errors import (
+    BudgetExceededError,
+    MalformedLineError,
+    NotConnectedError,
+    ProcessDiedError,
+    RewindError,
+    SessionError,
+)
+from ._events import AssistantMessage, Event, PermissionRequest, Result, SystemInit, UserMessage, parse_message
 from ._options import SessionOptions, build_argv, build_env, find_cli
 from ._transport import Transport
 
@@ -58,6 +82,40 @@ def _decode_line(line: bytes) -> dict[str, Any] | None:
     return message
 
 
+@dataclass(eq=False)
+class _Process:
+    """One CLI process and everything that lives and dies with it."""
+
+    transport: Transport
+    control: ControlProtocol
+    #: The uuids of the user messages written and not yet answered by a Result, oldest first.
+    prompts: list[str] = field(default_factory=list)
+    #: The CLI's cumulative ``total_cost_usd`` so far.
+    cost_usd: float = 0.0
+    #: The prompt of the turn being interrupted, and when to escalate if it has not ended by then.
+    interrupting: str | None = None
+    deadline: float | None = None
+    #: Signals sent after an interrupt: 1 SIGINT, 2 and more SIGKILL.
+    escalation: int = 0
+    #: The scope of the read in progress, whose deadline follows ``deadline``.
+    read_scope: anyio.CancelScope | None = None
+    #: The last transcript entry seen (a main-chain ``assistant`` or ``user`` line).
+    last_entry: str | None = None
+    exit_reported: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """Can it take another message? Not once it was signalled, ended or lost its stdin."""
+        transport = self.transport
+        return not self.escalation and not transport.at_eof and transport.returncode is None and transport.stdin_open
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Set when to escalate; a read blocked right now wakes at the new deadline."""
+        self.deadline = deadline
+        if self.read_scope is not None:
+            self.read_scope.deadline = math.inf if deadline is None else deadline
+
+
 class Session:
     """A conversation with Claude Code over one long-lived CLI process.
 
@@ -77,17 +135,17 @@ class Session:
         self.total_cost_usd = 0.0
         #: How many times a stopped process was replaced by a resumed one.
         self.restarts = 0
+        #: The last transcript entry as of the latest Result: ``rewind(to=...)`` it keeps everything so far.
+        self.last_message_uuid: str | None = None
         self._cli = cli
-        self._transport: Transport | None = None
-        self._control: ControlProtocol | None = None
-        self._events: deque[Event] = deque()
+        self._proc: _Process | None = None
+        self._events: deque[Event | SessionError] = deque()
         self._read_lock = anyio.Lock()
-        self._turns_pending = 0
-        self._process_cost = 0.0
+        self._start_lock = anyio.Lock()
         self._closed = False
-        self._escalation = 0
-        self._deadline: float | None = None
-        self._exit_reported = True
+        # A fork (rewind) writes its transcript only with its first turn; until a Result shows it
+        # did, a restart must fork again under the same id, since plain --resume would find nothing.
+        self._unsaved_fork: tuple[SessionOptions, str] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -100,53 +158,94 @@ class Session:
         """
         options = options or SessionOptions()
         session = cls(options, find_cli(options.cli_path), interrupt_grace=interrupt_grace)
-        await session._start(resume=options.resume)
+        await session._start(options, fork_id=str(uuid.uuid4()) if options.fork_session else None)
         return session
 
-    async def _start(self, *, resume: str | None) -> None:
-        argv = build_argv(self._cli, self.options, resume=resume)
+    async def _start(self, options: SessionOptions, *, fork_id: str | None) -> _Process:
+        """Start a process and complete the handshake; it becomes the current one.
+
+        ``fork_id`` is the new session id of a fork (``options.fork_session``).
+        """
+        left = self._budget_left()
+        argv = build_argv(self._cli, options, session_id=fork_id, budget_left=left if left and left > 0 else None)
         log.debug("starting %s", argv)
-        transport = await Transport.start(argv, cwd=self.options.cwd, env=build_env(self.options))
-        self._transport = transport
-        self._control = ControlProtocol(
-            transport.write, server_name=self.options.host_tool_server, host_tools=self.options.host_tools
-        )
-        self._turns_pending = 0
-        self._process_cost = 0.0
-        self._escalation = 0
-        self._deadline = None
-        self._exit_reported = False
+        transport = await Transport.start(argv, cwd=options.cwd, env=build_env(options))
+        control = ControlProtocol(transport.write, server_name=options.host_tool_server, host_tools=options.host_tools)
+        proc = _Process(transport, control)
         pending: PendingRequest | None = None
         try:
             with anyio.fail_after(60):
-                pending = await self._control.send_request("initialize", hooks=None)
-                await self._pump_until(pending)
-        except NotConnectedError:
-            pass  # it died before reading its stdin: reported below, with its stderr
+                try:
+                    pending = await proc.control.send_request("initialize", hooks=None)
+                    await self._pump_until(proc, pending)
+                except NotConnectedError:
+                    pass  # it died before reading its stdin: reported below, with its stderr
+            if pending is None or (pending.error is not None and transport.at_eof):
+                raise ProcessDiedError(await transport.wait(5.0), transport.stderr_tail())
+            self.server_info = pending.result()
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await transport.shutdown(grace=1.0)
+            proc.exit_reported = True
+            await transport.shutdown(grace=1.0)
             raise
-        if pending is None or (pending.error is not None and transport.at_eof):
-            self._exit_reported = True
-            raise ProcessDiedError(await transport.wait(5.0), transport.stderr_tail())
-        self.server_info = pending.result()
+        self._proc = proc
+        if fork_id is not None:
+            self.session_id = fork_id
+            self._unsaved_fork = (options, fork_id)
+        return proc
 
-    async def _ensure_running(self) -> Transport:
+    def _resume_options(self) -> tuple[SessionOptions, str | None]:
+        """How to start a process that continues the conversation where it is."""
+        if self._unsaved_fork is not None:
+            return self._unsaved_fork
+        plain = replace(
+            self.options, resume=self.session_id, resume_session_at=None, fork_session=False, resume_drops_turn=None
+        )
+        return plain, None
+
+    async def _ensure_running(self) -> _Process:
+        """The current process, or a new one resuming the conversation if it cannot take messages."""
         if self._closed:
             raise NotConnectedError("the session was closed")
-        transport = self._transport
-        if transport is None or transport.at_eof or transport.returncode is not None:
-            if transport is not None:
-                await transport.shutdown(grace=1.0)
+        async with self._start_lock:
+            proc = self._proc
+            if proc is not None and proc.interrupting is not None:
+                await self._settle_interrupt(proc)
+            if proc is not None and proc.usable:
+                return proc
+            if proc is not None:
+                await self._retire(proc)
             log.info("the claude process had stopped; resuming session %s", self.session_id)
             self.restarts += 1
-            await self._start(resume=self.session_id)
-            assert self._transport is not None
-            transport = self._transport
-        if not transport.stdin_open:
-            raise NotConnectedError("stdin was closed; no more messages can be sent")
-        return transport
+            options, fork_id = self._resume_options()
+            return await self._start(options, fork_id=fork_id)
+
+    async def _settle_interrupt(self, proc: _Process) -> None:
+        """Wait for the turn being interrupted to end, reading its events into the queue.
+
+        A message sent meanwhile must not join a process the escalation may yet kill.
+        """
+        while proc.interrupting is not None and not proc.transport.at_eof:
+            async with self._read_lock:
+                if proc.interrupting is not None and not proc.transport.at_eof:
+                    await self._read_one(proc)
+
+    async def _retire(self, proc: _Process) -> None:
+        """Finish with a process that takes no more messages, after reading what it still owes.
+
+        Its remaining events (and the error or made-up Result of a turn it never finished) go into
+        the event queue, in order, so every message already sent is answered or raises.
+        """
+        if proc.prompts and not proc.exit_reported:
+            if proc.deadline is None:
+                proc.set_deadline(anyio.current_time() + self.interrupt_grace)
+            while not proc.transport.at_eof:
+                async with self._read_lock:
+                    if not proc.transport.at_eof:
+                        await self._read_one(proc)
+            await self._report_exit(proc)
+        proc.exit_reported = True
+        await proc.transport.shutdown(grace=1.0)
+        proc.control.fail_all("the claude process was replaced")
 
     async def close_stdin(self) -> None:
         """Tell the CLI no more messages will come; it finishes the current turn, then exits.
@@ -155,46 +254,48 @@ class Session:
         stream is itself an await.)
         """
         self._closed = True
-        if self._transport is not None:
-            await self._transport.close_stdin()
+        if self._proc is not None:
+            await self._proc.transport.close_stdin()
 
-    async def close(self, *, grace: float = 5.0) -> tuple[int | None, str]:
+    async def close(self, *, grace: float = 3.0) -> tuple[int | None, str]:
         """End the process and everything it started; return its exit code and stderr.
 
-        A turn still running is interrupted first, so closing never waits for a long answer.
+        A turn still running is interrupted first, so closing never waits for a long answer; it is
+        abandoned, not reported as an error. The process gets about ``grace`` seconds in all to
+        exit after EOF and SIGTERM before SIGKILL (a stopped or hung CLI included), which fits in
+        Jupyter's shutdown wait.
         """
         self._closed = True
-        transport = self._transport
-        if transport is None:
+        proc = self._proc
+        if proc is None:
             return None, ""
+        transport = proc.transport
         with anyio.CancelScope(shield=True):
-            if self._turns_pending and transport.stdin_open and transport.returncode is None:
-                try:
-                    assert self._control is not None
-                    await self._control.send_request("interrupt")
-                except NotConnectedError:
-                    pass
+            if proc.prompts and transport.stdin_open and transport.returncode is None:
+                with contextlib.suppress(NotConnectedError):
+                    await proc.control.send_request("interrupt")
+            proc.prompts.clear()
+            proc.exit_reported = True
+            proc.set_deadline(None)
             code = await transport.shutdown(grace=grace)
-        if self._control is not None:
-            self._control.fail_all("the session was closed")
-        self._turns_pending = 0
+        proc.control.fail_all("the session was closed")
         return code, transport.stderr_text()
 
     async def wait_for_stderr(self) -> str:
         """Wait for the process to exit and return everything it wrote to stderr."""
-        if self._transport is None:
+        if self._proc is None:
             return ""
-        await self._transport.wait()
-        return self._transport.stderr_text()
+        await self._proc.transport.wait()
+        return self._proc.transport.stderr_text()
 
     def is_finished(self) -> bool:
         """True when no turn is in progress: its result arrived, or the process has ended."""
-        transport = self._transport
-        return self._turns_pending == 0 or transport is None or transport.returncode is not None
+        proc = self._proc
+        return proc is None or not proc.prompts or proc.transport.returncode is not None
 
     @property
     def pid(self) -> int | None:
-        return self._transport.pid if self._transport else None
+        return self._proc.transport.pid if self._proc else None
 
     async def __aenter__(self) -> Session:
         return self
@@ -205,7 +306,10 @@ class Session:
     # -- sending ----------------------------------------------------------------------------
 
     async def send_message(self, text: str) -> str:
-        """Send one user message (one turn); returns the message's uuid."""
+        """Send one user message (one turn); returns the message's uuid.
+
+        :raises BudgetExceededError: ``max_budget_usd`` is spent; nothing was sent.
+        """
         return await self._send_user_content(text)
 
     async def send_message_with_images(self, text: str, images: Iterable[tuple[str, str]]) -> str:
@@ -230,23 +334,36 @@ class Session:
         return await self._send_user_content(blocks)
 
     async def _send_user_content(self, content: str | list[dict[str, Any]]) -> str:
-        transport = await self._ensure_running()
+        left = self._budget_left()
+        if left is not None and left <= 0:
+            assert self.options.max_budget_usd is not None
+            raise BudgetExceededError(self.options.max_budget_usd, self.total_cost_usd)
         message_uuid = str(uuid.uuid4())
-        # Counted before the write so that a reader running meanwhile knows a turn is coming.
-        self._turns_pending += 1
-        try:
-            await transport.write(
-                {
-                    "type": "user",
-                    "message": {"role": "user", "content": content},
-                    "parent_tool_use_id": None,
-                    "session_id": self.session_id or "",
-                    "uuid": message_uuid,
-                }
-            )
-        except BaseException:
-            self._turns_pending -= 1
-            raise
+        for attempt in range(2):
+            proc = await self._ensure_running()
+            # Counted before the write so that a reader running meanwhile knows a turn is coming.
+            proc.prompts.append(message_uuid)
+            try:
+                await proc.transport.write(
+                    {
+                        "type": "user",
+                        "message": {"role": "user", "content": content},
+                        "parent_tool_use_id": None,
+                        "session_id": self.session_id or "",
+                        "uuid": message_uuid,
+                    }
+                )
+            except NotConnectedError:
+                proc.prompts.remove(message_uuid)
+                if attempt:
+                    raise
+                # Its stdin broke before the message got there: the process died between turns.
+                # The message goes to a new process instead (the dead one is no longer usable).
+                continue
+            except BaseException:
+                proc.prompts.remove(message_uuid)
+                raise
+            break
         return message_uuid
 
     async def allow(
@@ -257,41 +374,39 @@ class Session:
         ``always`` adds a rule allowing this tool for the rest of the session. Returns False when
         the request is no longer pending (it was cancelled or already answered).
         """
-        control = self._require_control()
-        return await control.allow(request, updated_input, always)
+        return await self._require_control().allow(request, updated_input, always)
 
     async def deny(
         self, request: PermissionRequest, message: str = "The user denied this tool call.", *, interrupt: bool = False
     ) -> bool:
         """Refuse the tool call; the model sees ``message``. ``interrupt`` also ends the turn."""
-        control = self._require_control()
-        return await control.deny(request, message, interrupt)
+        return await self._require_control().deny(request, message, interrupt)
 
     async def send_tool_result(self, result: ToolResult) -> bool:
         """Answer a :class:`HostToolRequest`; the content becomes the tool result the model sees.
 
         Returns False when the call is no longer pending (cancelled by an interrupt).
         """
-        control = self._require_control()
-        return await control.send_tool_result(result)
+        return await self._require_control().send_tool_result(result)
 
     async def interrupt(self) -> None:
         """Stop the current turn; the session stays usable.
 
         Sends the control-protocol interrupt and returns at once; keep reading events: the turn
         ends with an interrupted :class:`Result`. If it has not ended after ``interrupt_grace``
-        seconds the reader escalates to SIGINT, then SIGKILL, and the next message resumes.
+        seconds the reader escalates to SIGINT, then SIGKILL (even while the CLI writes nothing),
+        and the next message resumes in a new process.
         """
-        transport = self._transport
-        if transport is None or self._turns_pending == 0 or transport.returncode is not None:
+        proc = self._proc
+        if proc is None or not proc.prompts or proc.transport.returncode is not None:
             return
-        if self._deadline is None:
-            self._escalation = 0
-            self._deadline = anyio.current_time() + self.interrupt_grace
+        if proc.interrupting is None:
+            proc.interrupting = proc.prompts[0]
+            proc.set_deadline(anyio.current_time() + self.interrupt_grace)
         try:
-            await self._require_control().send_request("interrupt")
+            await proc.control.send_request("interrupt")
         except NotConnectedError:
-            self._deadline = anyio.current_time()
+            proc.set_deadline(anyio.current_time())
 
     async def set_model(self, model: str | None) -> dict[str, Any]:
         """Switch the model for the following turns (None: the CLI's default)."""
@@ -300,17 +415,74 @@ class Session:
     async def set_permission_mode(self, mode: str) -> dict[str, Any]:
         return await self._request("set_permission_mode", mode=mode)
 
+    async def rewind_files(self, user_message_id: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Restore the files changed since the user message ``user_message_id`` (its prompt uuid).
+
+        Needs ``SessionOptions.file_checkpointing`` (on by default). Returns the CLI's answer,
+        e.g. ``{"canRewind": true, ...}``; ``dry_run`` only asks whether it could.
+
+        :raises ControlRequestError: the CLI cannot rewind to that message.
+        """
+        fields: dict[str, Any] = {"user_message_id": user_message_id}
+        if dry_run:
+            fields["dry_run"] = True
+        return await self._request("rewind_files", **fields)
+
+    async def rewind(self, to: str, *, dropping_turn: str | None = None) -> str:
+        """Rewind the conversation: keep it up to the transcript entry ``to``, drop what followed.
+
+        ``to`` is a ``Result.last_message_uuid`` (keep everything up to the end of that turn).
+        ``dropping_turn``, a prompt uuid, makes the CLI refuse unless exactly that one turn is
+        dropped (a guard for retrying the last turn). The process restarts with
+        ``--resume=<id> --resume-session-at=<to> --fork-session`` (a start, about 0.3 s) and the
+        conversation goes on under the new session id, which is returned (and in ``session_id``);
+        the old branch stays resumable by its own id.
+
+        :raises RewindError: the CLI refused (an unknown ``to``, a forbidden truncation); nothing
+            changed and the conversation goes on where it was.
+        :raises SessionError: a turn is running (interrupt it or read it to its end first), or
+            there is no conversation yet.
+        """
+        if self._closed:
+            raise NotConnectedError("the session was closed")
+        proc = self._proc
+        if proc is not None and proc.prompts and not proc.exit_reported:
+            raise SessionError("cannot rewind while a turn is running; read it to its end or interrupt it first")
+        # Rewinding a fork that has not run a turn yet starts from what it was forked from.
+        source = self._unsaved_fork[0].resume if self._unsaved_fork is not None else self.session_id
+        if source is None:
+            raise SessionError("nothing to rewind: this session has no conversation yet")
+        async with self._start_lock:
+            if proc is not None:
+                await self._retire(proc)
+            fork = replace(
+                self.options, resume=source, resume_session_at=to, fork_session=True, resume_drops_turn=dropping_turn
+            )
+            try:
+                await self._start(fork, fork_id=str(uuid.uuid4()))
+            except ProcessDiedError as exc:
+                options, fork_id = self._resume_options()
+                await self._start(options, fork_id=fork_id)
+                raise RewindError(f"the CLI refused to rewind to {to}: {exc.stderr_tail.strip() or exc}") from exc
+        self.last_message_uuid = to
+        assert self.session_id is not None
+        return self.session_id
+
     async def _request(self, subtype: str, **fields: Any) -> dict[str, Any]:
-        await self._ensure_running()
-        pending = await self._require_control().send_request(subtype, **fields)
+        proc = await self._ensure_running()
+        pending = await proc.control.send_request(subtype, **fields)
         with anyio.fail_after(60):
-            await self._pump_until(pending)
+            await self._pump_until(proc, pending)
         return pending.result()
 
     def _require_control(self) -> ControlProtocol:
-        if self._control is None:
+        if self._proc is None:
             raise NotConnectedError("the session has not started")
-        return self._control
+        return self._proc.control
+
+    def _budget_left(self) -> float | None:
+        cap = self.options.max_budget_usd
+        return None if cap is None else cap - self.total_cost_usd
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -322,41 +494,47 @@ class Session:
         """
         while True:
             if self._events:
-                return self._events.popleft()
-            transport = self._transport
-            if transport is None:
+                item = self._events.popleft()
+                if isinstance(item, SessionError):
+                    raise item
+                return item
+            proc = self._proc
+            if proc is None:
                 return None
-            if transport.at_eof:
-                await self._report_exit(transport)
-                return None
-            if self._turns_pending == 0:
+            if proc.transport.at_eof and not proc.exit_reported:
+                await self._report_exit(proc)
+                continue
+            if not proc.prompts or proc.exit_reported:
                 return None
             async with self._read_lock:
-                if not self._events:
-                    await self._read_one(transport)
+                if not self._events and self._proc is proc:
+                    await self._read_one(proc)
 
-    async def _pump_until(self, pending: PendingRequest) -> None:
+    async def _pump_until(self, proc: _Process, pending: PendingRequest) -> None:
         """Read lines until ``pending`` is answered (another reader may answer it for us)."""
         while not pending.done.is_set():
-            transport = self._transport
-            assert transport is not None and self._control is not None
-            if transport.at_eof:
-                self._control.fail_all("the claude process exited")
+            if proc.transport.at_eof:
+                proc.control.fail_all("the claude process exited")
                 return
             async with self._read_lock:
                 if not pending.done.is_set():
-                    await self._read_one(transport)
+                    await self._read_one(proc)
 
-    async def _read_one(self, transport: Transport) -> None:
-        """Read and dispatch one line, escalating a stuck interrupt while waiting for it."""
+    async def _read_one(self, proc: _Process) -> None:
+        """Read and dispatch one line, escalating a stuck interrupt when its deadline passes.
+
+        The deadline is the read's own, so it fires even while the CLI writes nothing.
+        """
         while True:
-            if self._deadline is None:
-                line = await transport.read_line()
+            with anyio.CancelScope(deadline=math.inf if proc.deadline is None else proc.deadline) as scope:
+                proc.read_scope = scope
+                try:
+                    line = await proc.transport.read_line()  # cancel-safe: nothing read is lost
+                finally:
+                    proc.read_scope = None
+            if not scope.cancelled_caught:
                 break
-            with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
-                line = await transport.read_line()
-                break
-            self._escalate(transport)
+            self._escalate(proc)
         if line is None:
             return
         try:
@@ -367,49 +545,100 @@ class Session:
         if message is None:
             return
         if message.get("type") in _CONTROL_TYPES:
-            assert self._control is not None
-            event = await self._control.handle(message)
+            event = await proc.control.handle(message)
+        elif proc is not self._proc:
+            # Still starting (a failed --resume writes a zeroed result): not part of any turn.
+            log.debug("ignoring a %r line from a process that is starting", message.get("type"))
+            return
         else:
-            event = self._on_event(parse_message(message))
+            event = self._on_event(proc, parse_message(message))
         if event is not None:
             self._events.append(event)
 
-    def _escalate(self, transport: Transport) -> None:
-        self._escalation += 1
-        if self._escalation == 1:
+    def _escalate(self, proc: _Process) -> None:
+        proc.escalation += 1
+        if proc.escalation == 1:
             log.warning("the turn did not stop after an interrupt; sending SIGINT to the CLI")
-            transport.signal_group(signal.SIGINT)
+            proc.transport.signal_group(signal.SIGINT)
+            # A stopped process would keep SIGINT pending forever.
+            proc.transport.signal_group(signal.SIGCONT)
         else:
             log.warning("the CLI did not exit after SIGINT; killing it")
-            transport.signal_group(signal.SIGKILL)
-        self._deadline = anyio.current_time() + self.interrupt_grace
+            proc.transport.signal_group(signal.SIGKILL)
+        proc.set_deadline(anyio.current_time() + self.interrupt_grace)
 
-    def _on_event(self, event: Event) -> Event:
-        if isinstance(event, SystemInit):
+    def _on_event(self, proc: _Process, event: Event) -> Event:
+        if isinstance(event, (AssistantMessage, UserMessage)):
+            # Subagent traffic lives in a side chain, not in the conversation a rewind truncates.
+            if event.uuid and event.parent_tool_use_id is None:
+                proc.last_entry = event.uuid
+        elif isinstance(event, SystemInit):
             self.init = event
             self.session_id = event.session_id or self.session_id
         elif isinstance(event, Result):
-            self.session_id = event.session_id or self.session_id
-            turn_cost = max(0.0, event.total_cost_usd - self._process_cost)
-            self._process_cost = event.total_cost_usd
-            self.total_cost_usd += turn_cost
-            self._turns_pending = max(0, self._turns_pending - 1)
-            if self._turns_pending == 0:
-                self._deadline = None
-            return replace(event, cost_usd=turn_cost)
+            return self._on_result(proc, event)
         return event
 
-    async def _report_exit(self, transport: Transport) -> None:
-        """The process's output ended: fail pending work; raise if a turn died with it."""
-        if self._exit_reported:
+    def _on_result(self, proc: _Process, result: Result) -> Result:
+        self.session_id = result.session_id or self.session_id
+        self._unsaved_fork = None
+        turn_cost = max(0.0, result.total_cost_usd - proc.cost_usd)
+        proc.cost_usd = result.total_cost_usd
+        self.total_cost_usd += turn_cost
+        prompt = result.raw.get("user_message_uuid")
+        if prompt not in proc.prompts:
+            prompt = proc.prompts[0] if proc.prompts else None
+        if prompt is not None:
+            proc.prompts.remove(prompt)
+        if prompt == proc.interrupting or not proc.prompts:
+            proc.interrupting = None
+            proc.set_deadline(None)
+        self.last_message_uuid = proc.last_entry or self.last_message_uuid
+        return replace(result, cost_usd=turn_cost, prompt_uuid=prompt, last_message_uuid=self.last_message_uuid)
+
+    async def _report_exit(self, proc: _Process) -> None:
+        """The process's output ended: fail pending work, and queue the end of every unfinished turn.
+
+        A turn that was being interrupted ends with a made-up interrupted Result; any other raises
+        :class:`ProcessDiedError` (once, for all of them).
+        """
+        if proc.exit_reported:
             return
-        self._exit_reported = True
-        code = await transport.wait(5.0)
-        assert self._control is not None
-        self._control.fail_all("the claude process exited")
-        died_mid_turn = self._turns_pending > 0
-        asked_to_stop = self._closed or self._escalation > 0
-        self._turns_pending = 0
-        self._deadline = None
-        if died_mid_turn and not asked_to_stop:
-            raise ProcessDiedError(code, transport.stderr_tail())
+        proc.exit_reported = True
+        code = await proc.transport.wait(5.0)
+        proc.control.fail_all("the claude process exited")
+        unfinished, proc.prompts = proc.prompts, []
+        proc.set_deadline(None)
+        if not unfinished:
+            return
+        if unfinished == [proc.interrupting]:
+            self._events.append(self._ended_while_interrupted(proc, unfinished[0], code))
+        else:
+            self._events.append(ProcessDiedError(code, proc.transport.stderr_tail()))
+
+    def _ended_while_interrupted(self, proc: _Process, prompt: str, code: int | None) -> Result:
+        """The Result of an interrupted turn whose process ended before writing one.
+
+        Its ``last_message_uuid`` stays the last one a real Result confirmed: what a killed
+        process printed last may not have reached its transcript.
+        """
+        return Result(
+            subtype="error_during_execution",
+            is_error=True,
+            session_id=self.session_id or "",
+            text=None,
+            errors=[f"the claude process ended (exit code {code}) before the interrupted turn finished"],
+            total_cost_usd=proc.cost_usd,
+            cost_usd=0.0,
+            usage={},
+            duration_ms=0,
+            duration_api_ms=0,
+            num_turns=0,
+            stop_reason=None,
+            terminal_reason="aborted_process_exited",
+            api_error_status=None,
+            permission_denials=[],
+            raw={},
+            prompt_uuid=prompt,
+            last_message_uuid=self.last_message_uuid,
+        )

@@ -51,6 +51,7 @@ class Transport:
         self._scanned = 0
         self._eof = False
         self._stdin_open = True
+        self._shut_down = False
         # If the owner forgets to close us (or the interpreter exits), still end the group.
         self._reaper = weakref.finalize(self, _signal_group, process.pid, signal.SIGKILL)
 
@@ -146,19 +147,29 @@ class Transport:
             await self._process.wait()
         return self._process.returncode
 
-    async def shutdown(self, grace: float = 5.0) -> int | None:
-        """End the process and its group: EOF, then SIGTERM, then SIGKILL, ``grace`` apart.
+    async def shutdown(self, grace: float = 3.0) -> int | None:
+        """End the process and its group within about ``grace`` seconds: EOF, SIGTERM, SIGKILL.
 
-        EOF comes first because a CLI killed right after a turn can lose the end of its transcript,
-        which a later ``--resume`` needs.
+        EOF comes first, with two thirds of the time, because a CLI killed right after a turn can
+        lose the end of its transcript, which a later ``--resume`` needs. Each step also sends
+        SIGCONT: a stopped process (SIGSTOP, a debugger) acts on nothing but SIGCONT and SIGKILL,
+        and once continued it can still exit cleanly. The whole fits in Jupyter's shutdown wait.
         """
+        if self._shut_down:
+            return self._process.returncode
+        self._shut_down = True
         with anyio.CancelScope(shield=True):
-            with contextlib.suppress(OSError):
-                await self.close_stdin()
-            code = await self.wait(grace)
+            eof_deadline = anyio.current_time() + grace * 2 / 3
+            with anyio.move_on_after(grace * 2 / 3):
+                # A writer stuck on a full pipe holds the write lock: then skip the EOF.
+                with contextlib.suppress(OSError):
+                    await self.close_stdin()
+            self.signal_group(signal.SIGCONT)
+            code = await self.wait(max(0.0, eof_deadline - anyio.current_time()))
             if code is None:
                 self.signal_group(signal.SIGTERM)
-                code = await self.wait(grace)
+                self.signal_group(signal.SIGCONT)
+                code = await self.wait(grace / 3)
             if code is None:
                 self.signal_group(signal.SIGKILL)
                 code = await self._process.wait()

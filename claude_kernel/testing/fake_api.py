@@ -153,7 +153,6 @@ class FakeMessagesAPI:
         self.fallback = fallback
         self.model = model
         self.requests: list[dict[str, Any]] = []
-        self.side_requests: list[dict[str, Any]] = []
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
@@ -237,8 +236,6 @@ class FakeMessagesAPI:
                     return
                 if body.get("output_config") and not body.get("tools"):
                     # The CLI's side request for a session title: answer it without using the script.
-                    with api._lock:
-                        api.side_requests.append(body)
                     self._stream(Reply.text('{"title": "Notebook session"}'), body)
                     return
                 reply = api._next_reply(body)
