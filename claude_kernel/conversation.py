@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -17,11 +18,14 @@ import textwrap
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from .session import HostTool, Session, SessionOptions
+from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
+from .session import HostTool, Session, SessionError, SessionOptions
+from .turn import TurnOutcome
 
 __all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "help_text", "magic_docs", "split_magics"]
 
@@ -35,6 +39,8 @@ ASK_USER = HostTool(
         "required": ["question"],
     },
 )
+
+log = logging.getLogger("claude_kernel")
 
 # MCP tool names the CLI accepts (it builds mcp__<server>__<name> from them).
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -134,10 +140,30 @@ def parse_tool_declaration(args: str) -> HostTool:
     return HostTool(name, description, {"type": "object", **schema})
 
 
-class Conversation:
-    """One conversation with Claude Code, across cells and CLI restarts."""
+@dataclass(frozen=True)
+class UndoOffer:
+    """Files a turn changed that can be put back as they were before that turn's message."""
 
-    def __init__(self, options: SessionOptions | None = None, *, host_tool_server: str = "notebook") -> None:
+    prompt_uuid: str
+    files: tuple[str, ...]
+
+
+class Conversation:
+    """One conversation with Claude Code, across cells, CLI restarts and kernel restarts.
+
+    With a notebook name (``notebook_state.notebook_name``), the conversation is the notebook's:
+    its session id and chain of cells live in a state file, so a restarted kernel continues it,
+    and a cell that runs again rewinds the conversation to just before its earlier turn.
+    """
+
+    def __init__(
+        self,
+        options: SessionOptions | None = None,
+        *,
+        host_tool_server: str = "notebook",
+        notebook: str | None = None,
+        state_root: Path | None = None,
+    ) -> None:
         base = options or SessionOptions()
         self.options = replace(
             base,
@@ -146,9 +172,24 @@ class Conversation:
             cwd=base.cwd or os.getcwd(),
         )
         self.headless_policy = "deny"
+        #: What re-running a cell already in the conversation does: "rewind" or "append".
+        self.rerun = "rewind"
         #: Host-side tools the user chose "Always allow" for (the CLI keeps its own rules for its tools).
         self.always_allowed: set[str] = set()
         self.session: Session | None = None
+        self._store = StateStore(notebook, root=state_root) if notebook else None
+        self.state = NotebookState(notebook or "")
+        #: The notebook's saved conversation this kernel picked up, until the first turn decides on it.
+        self._restored: NotebookState | None = None
+        #: Whether this conversation is written to the notebook's state file (not a fresh headless run's).
+        self._persist = True
+        if self._store is not None and not base.resume:
+            saved = self._load_saved()
+            if saved.session_id:
+                self.state, self._restored = saved, saved
+                self.options = replace(self.options, resume=saved.session_id, spent_usd=saved.cost_usd)
+
+    # -- the process --------------------------------------------------------------------------
 
     async def ensure_session(self) -> Session:
         if self.session is None:
@@ -164,11 +205,13 @@ class Conversation:
     async def restart(self, **changes: Any) -> None:
         """Start a new process with changed options; it keeps the conversation unless ``resume`` is given.
 
-        If the new process cannot start (a bad id, a folder that is gone), the options go back to
-        what they were, so the next cell continues the conversation as before.
+        What the conversation has spent carries over (the budget holds across restarts). If the new
+        process cannot start (a bad id, a folder that is gone), the options go back to what they
+        were, so the next cell continues the conversation as before.
         """
         changes.setdefault("resume", self.current_session_id)
-        previous = replace(self.options, resume=self.current_session_id)
+        changes.setdefault("spent_usd", self.spent_usd)
+        previous = replace(self.options, resume=self.current_session_id, spent_usd=self.spent_usd)
         await self.close()
         self.options = replace(self.options, **changes)
         try:
@@ -184,12 +227,145 @@ class Conversation:
             return self.session.session_id
         return self.options.resume
 
+    @property
+    def spent_usd(self) -> float:
+        """What this conversation has cost so far, across processes (and kernel restarts)."""
+        return self.session.total_cost_usd if self.session is not None else self.options.spent_usd
+
     async def close(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None
             # Whatever happens next, a later start resumes this conversation.
-            self.options = replace(self.options, resume=session.session_id or self.options.resume)
+            self.options = replace(
+                self.options, resume=session.session_id or self.options.resume, spent_usd=session.total_cost_usd
+            )
             await session.close()
+
+    # -- the notebook's conversation ------------------------------------------------------------
+
+    def _load_saved(self) -> NotebookState:
+        assert self._store is not None
+        try:
+            return self._store.load()
+        except StateFileDamaged as exc:
+            log.warning("%s", exc)
+            return NotebookState(self._store.notebook)
+
+    def _save(self) -> None:
+        if self._store is None or not self._persist:
+            return
+        try:
+            with self._store.update() as on_disk:
+                on_disk.session_id = self.state.session_id
+                on_disk.cells = self.state.cells
+                on_disk.branches = self.state.branches
+                on_disk.cost_usd = self.state.cost_usd
+        except OSError as exc:  # a read-only data directory must not fail the cell
+            log.warning("could not save the notebook's conversation: %s", exc)
+
+    def _leave_branch(self, reason: str) -> None:
+        """Remember the conversation being left (by %new, a rewind, %resume) as resumable."""
+        if self.state.session_id and self.state.cells:
+            self.state.branches.append(Branch(self.state.session_id, len(self.state.cells), reason))
+
+    async def before_turn(self, *, cell_id: str | None, interactive: bool) -> tuple[list[str], UndoOffer | None]:
+        """Notes for the start of a turn, after continuing or rewinding the notebook's conversation.
+
+        Returns the notes and the file changes a rewind left in place (offered for undo, never
+        undone silently).
+        """
+        notes: list[str] = []
+        restored, self._restored = self._restored, None
+        if restored is not None and self.current_session_id == restored.session_id:
+            if interactive:
+                notes.append(
+                    f"Continuing this notebook's conversation (session {restored.session_id}, "
+                    f"{len(restored.cells)} turns); `%new` starts afresh."
+                )
+            else:
+                # A scheduled run is reproducible: it starts fresh and leaves the notebook's own alone.
+                await self.restart(resume=None, spent_usd=0.0)
+                self._persist = False
+                self.state = NotebookState(self.state.notebook)
+                notes.append("Headless run: a fresh conversation; `%resume last` continues the notebook's own.")
+        index = self.state.index_of(cell_id) if cell_id and self.rerun == "rewind" else None
+        if index is None:
+            return notes, None
+        note, offer = await self._rewind_to_before(index)
+        return [*notes, note], offer
+
+    async def _rewind_to_before(self, index: int) -> tuple[str, UndoOffer | None]:
+        chain = self.state.cells
+        dropped = chain[index:]
+        keep = next((i for i in range(index - 1, -1, -1) if chain[i].last_uuid), None)
+        session = await self.ensure_session()
+        left = session.session_id
+        try:
+            if keep is None:
+                await self.restart(resume=None)  # nothing before this cell: a fresh conversation
+            else:
+                last_turn = index == len(chain) - 1 and keep == index - 1
+                to = chain[keep].last_uuid
+                assert to is not None
+                await session.rewind(to, dropping_turn=chain[index].prompt_uuid if last_turn else None)
+        except SessionError as exc:
+            return f"Could not rewind ({exc}); this cell continues the conversation as it is.", None
+        self._leave_branch(f"rewound at cell {index + 1}")
+        self.state.cells = chain[: (keep + 1) if keep is not None else 0]
+        self.state.session_id = self.current_session_id
+        self._save()
+        later = len(dropped) - 1
+        if later == 0:
+            note = "Re-ran the last cell: it replaces its earlier exchange."
+        else:
+            note = (
+                f"Rewound to before this cell's earlier turn: {later} later cell{'s' if later > 1 else ''} "
+                f"no longer in the conversation (`%resume {left}` goes back to that branch)."
+            )
+        # Restoring to before the earliest dropped change undoes every later one too: one offer.
+        changed = [t for t in dropped if t.files_changed and not t.files_undone]
+        if not changed:
+            return note, None
+        files = tuple(dict.fromkeys(path for t in changed for path in t.files_changed))
+        return note, UndoOffer(changed[0].prompt_uuid, files)
+
+    def after_turn(self, *, cell_id: str | None, prompt: str, outcome: TurnOutcome) -> UndoOffer | None:
+        """Record the turn as the cell's; the offer to undo its file changes, if it made any."""
+        session = self.session
+        result = outcome.view.result
+        if session is None:
+            return None
+        if outcome.prompt_uuid and result is not None:
+            first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")[:120]
+            self.state.cells.append(
+                CellTurn(
+                    cell_id or "",
+                    outcome.prompt_uuid,
+                    result.last_message_uuid,
+                    first_line=first_line,
+                    cost_usd=result.cost_usd,
+                    files_changed=list(outcome.changed_files),
+                )
+            )
+        self.state.session_id = session.session_id
+        self.state.cost_usd = session.total_cost_usd
+        self._save()
+        if outcome.prompt_uuid and outcome.changed_files:
+            return UndoOffer(outcome.prompt_uuid, outcome.changed_files)
+        return None
+
+    async def undo(self, offer: UndoOffer) -> str:
+        """Put the offer's files back as they were before its turn; says what was restored."""
+        session = await self.ensure_session()
+        try:
+            await session.rewind_files(offer.prompt_uuid)
+        except SessionError as exc:
+            raise MagicError(f"could not undo the file changes: {exc}") from exc
+        for turn in self.state.cells:
+            if turn.prompt_uuid == offer.prompt_uuid:
+                turn.files_undone = True
+        self._save()
+        return "restored as before the cell: " + ", ".join(offer.files)
 
     async def run_magic(self, line: str) -> str:
         """Run one ``%name args`` line; returns what to show."""
@@ -242,37 +418,111 @@ class Conversation:
         self.options = replace(self.options, permission_mode=words[0])
         return f"permission mode set to {words[0]}"
 
-    @_magic(("%session", "the session id, the CLI version and the cost so far"))
+    @_magic(("%session", "the session id, the CLI, this notebook's conversation and its cost"))
     async def _session(self, args: str) -> str:
         session = self.session
-        if session is None or session.session_id is None:
-            if self.current_session_id:
-                return f"session id: {self.current_session_id} (the CLI is not running; the next cell resumes it)"
+        current = self.current_session_id
+        if current is None:
             return "no conversation yet: run a cell first"
-        version = session.init.claude_code_version if session.init else "?"
-        return (
-            f"session id: {session.session_id} (continue it later with %resume {session.session_id})\n"
-            f"claude CLI {version}; cost so far ${session.total_cost_usd:.4f}"
-        )
+        lines = [f"session id: {current} (continue it later with %resume {current})"]
+        if session is None:
+            lines[0] += "; the CLI is not running, the next cell resumes it"
+        else:
+            version = session.init.claude_code_version if session.init else "?"
+            lines.append(f"claude CLI {version} at {session.cli_path}")
+        budget = self.options.max_budget_usd
+        spent = f"cost so far ${self.spent_usd:.4f}" + (f" of a ${budget:.2f} budget" if budget else "")
+        where = f"notebook {self.state.notebook}" if self._store is not None else "this kernel"
+        lines.append(f"{where}: {len(self.state.cells)} turns in the conversation; {spent}")
+        return "\n".join(lines)
 
-    @_magic(("%new", "start a fresh conversation"))
+    @_magic(("%new", "start a fresh conversation (the old one stays resumable)"))
     async def _new(self, args: str) -> str:
-        await self.restart(resume=None)
+        await self.restart(resume=None, spent_usd=0.0)
+        self._leave_branch("%new")
+        self.state.cells, self.state.cost_usd = [], 0.0
+        self.state.session_id = self.current_session_id
+        self._persist = True
+        self._save()
         return "started a new conversation"
 
-    @_magic(("%resume ID", "continue an earlier conversation (after a kernel restart, say)"))
+    @_magic(
+        ("%resume ID", "continue an earlier conversation by its session id"),
+        ("%resume last", "continue this notebook's saved conversation (e.g. in a headless run)"),
+    )
     async def _resume(self, args: str) -> str:
         current = self.current_session_id
         kept = f"; still in session {current}" if current else ""
+        saved = self._load_saved() if self._store is not None else None
+        if args == "last":
+            if saved is None or not saved.session_id:
+                raise MagicError(f"this notebook has no saved conversation{kept}")
+            args = saved.session_id
         try:
             uuid.UUID(args)
         except ValueError:
             raise MagicError(f"{args!r} is not a session id (%session shows one){kept}") from None
+        same_as_saved = saved is not None and saved.session_id == args
+        spent = saved.cost_usd if saved is not None and same_as_saved else 0.0
         try:
-            await self.restart(resume=args)
+            await self.restart(resume=args, spent_usd=spent)
         except Exception as exc:
             raise MagicError(f"could not resume {args}: {exc}{kept}") from exc
+        self._leave_branch("%resume")
+        self.state = saved if saved is not None and same_as_saved else NotebookState(self.state.notebook, args)
+        self._persist = True
+        self._save()
         return f"resuming session {args}; the next message continues it"
+
+    @_magic(("%rerun [rewind|append]", "what re-running a cell does: rewind to before it (default) or append"))
+    async def _rerun(self, args: str) -> str:
+        if args:
+            if args not in ("rewind", "append"):
+                raise MagicError("usage: %rerun rewind|append")
+            self.rerun = args
+        if self.rerun == "rewind":
+            return "re-running a cell rewinds the conversation to just before its earlier turn"
+        return "re-running a cell appends it to the conversation"
+
+    @_magic(("%undo", "put back the files the most recent cell that changed files changed"))
+    async def _undo(self, args: str) -> str:
+        for turn in reversed(self.state.cells):
+            if turn.files_changed and not turn.files_undone:
+                return await self.undo(UndoOffer(turn.prompt_uuid, tuple(turn.files_changed)))
+        raise MagicError("no cell in this conversation changed files (or their changes were undone)")
+
+    @_magic(("%history", "this notebook's conversation, cell by cell, and its earlier branches"))
+    async def _history(self, args: str) -> str:
+        if not self.state.cells:
+            lines = ["no turns in this conversation yet"]
+        else:
+            lines = [f"{'#':>3}  {'cost':>8}  {'first line':<50}  files changed"]
+            for number, turn in enumerate(self.state.cells, 1):
+                files = ", ".join(turn.files_changed) + (" (undone)" if turn.files_undone else "")
+                lines.append(f"{number:>3}  ${turn.cost_usd:>7.4f}  {turn.first_line[:50]:<50}  {files}")
+        lines.append(f"session {self.current_session_id}; cost so far ${self.spent_usd:.4f}")
+        if self.state.branches:
+            lines.append("earlier branches (resume one with %resume ID):")
+            lines += [f"  {b.session_id}  {b.turns} turns  ({b.reason})" for b in self.state.branches]
+        return "\n".join(lines)
+
+    @_magic(("%budget [USD|off]", "show or cap what this conversation may spend (the CLI stops at the cap)"))
+    async def _budget(self, args: str) -> str:
+        if args:
+            if args == "off":
+                cap = None
+            else:
+                try:
+                    cap = float(args.lstrip("$"))
+                except ValueError:
+                    raise MagicError("usage: %budget USD (e.g. %budget 2.50) or %budget off") from None
+                if not cap > 0:
+                    raise MagicError("a budget is a positive number of dollars; %budget off removes it")
+            await self.restart(max_budget_usd=cap)
+        cap = self.options.max_budget_usd
+        if cap is None:
+            return f"no budget; spent ${self.spent_usd:.4f} so far"
+        return f"budget ${cap:.2f}; spent ${self.spent_usd:.4f} so far"
 
     @_magic(("%cwd [PATH]", "show or change the CLI's working directory (restarts it, session kept)"))
     async def _cwd(self, args: str) -> str:

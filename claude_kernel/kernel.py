@@ -22,8 +22,9 @@ from ipykernel.kernelbase import Kernel
 from . import __version__
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError, magic_docs, split_magics
+from .notebook_state import notebook_name
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
-from .widgets import WidgetResponder
+from .widgets import WidgetResponder, offer_undo
 
 __all__ = ["ClaudeKernel"]
 
@@ -42,9 +43,11 @@ class _CellDisplay(UpdatableDisplays):
         assert self._kernel.session is not None
         self._kernel.session.send(self._kernel.iopub_socket, msg_type, content, parent=self._parent)
 
-    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None:
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None:
         msg_type = "display_data" if new else "update_display_data"
-        self._send(msg_type, {"data": bundle, "metadata": {}, "transient": {"display_id": display_id}})
+        self._send(msg_type, {"data": bundle, "metadata": metadata or {}, "transient": {"display_id": display_id}})
 
     def image(self, media_type: str, data: str) -> None:
         self._send("display_data", {"data": {media_type: data}, "metadata": {}})
@@ -77,7 +80,7 @@ class ClaudeKernel(Kernel):
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = getattr(self.comm_manager, msg_type)
         ipywidgets.register_comm_target()
-        self.conversation = Conversation()
+        self.conversation = Conversation(notebook=notebook_name())
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,15 +120,21 @@ class ClaudeKernel(Kernel):
         ok = {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
         if silent:
             return ok  # hidden requests (VS Code's probes) must never reach the model
-        display = _CellDisplay(self, self.get_parent("shell"))
+        parent = self.get_parent("shell")
+        display = _CellDisplay(self, parent)
+        # JupyterLab and Notebook 7 name the cell; a cell that runs again can then rewind its turn.
+        cell_id = (parent.get("metadata") or {}).get("cellId")
+        conversation = self.conversation
         self._interrupt = interrupt = anyio.Event()
         try:
             magics, message = split_magics(code)
             with _cancelled_when(interrupt):
                 await self._await_spawn()
                 for line in magics:
-                    display.text(await self.conversation.run_magic(line))
-                session = await self.conversation.ensure_session() if message else None
+                    display.text(await conversation.run_magic(line))
+                if message:
+                    notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
+                    session = await conversation.ensure_session()
         except MagicError as exc:
             return display.error("MagicError", str(exc))
         except Exception as exc:  # CLINotFoundError included: its message says how to install
@@ -134,7 +143,7 @@ class ClaudeKernel(Kernel):
         if interrupt.is_set():
             display.text("Interrupted before the message was sent; the conversation is kept.", stream="stderr")
             return display.error("KeyboardInterrupt", "interrupted before the turn started")
-        if session is None:
+        if not message:
             return ok
         responder: Responder
         if allow_stdin:
@@ -142,7 +151,10 @@ class ClaudeKernel(Kernel):
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
-        outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt)
+        outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt, notes=notes)
+        made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
+        if allow_stdin:
+            offer_undo(display, conversation, dropped=dropped, made=made)
         if outcome.status == "interrupted":
             return display.error("KeyboardInterrupt", "the turn was interrupted")
         if outcome.status == "error":

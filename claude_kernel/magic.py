@@ -14,7 +14,6 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -23,7 +22,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display, update_display
 
-from .conversation import Conversation
+from .conversation import Conversation, MagicError
+from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
 from .turn import (
@@ -36,7 +36,7 @@ from .turn import (
     run_turn,
     sigint_sets,
 )
-from .widgets import WidgetResponder
+from .widgets import WidgetResponder, offer_undo
 
 __all__ = ["load_ipython_extension", "run_cell"]
 
@@ -44,8 +44,10 @@ _conversation: Conversation | None = None
 
 
 class _IPythonDisplays(UpdatableDisplays):
-    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None:
-        (display if new else update_display)(bundle, raw=True, display_id=display_id)
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None:
+        (display if new else update_display)(bundle, raw=True, display_id=display_id, metadata=metadata)
 
     def image(self, media_type: str, data: str) -> None:
         display({media_type: data}, raw=True)
@@ -57,7 +59,7 @@ class _TerminalOutput:
     def update(self, bundles: list[dict[str, str]]) -> None:
         pass
 
-    def finish(self, bundles: list[dict[str, str]]) -> None:
+    def finish(self, bundles: list[dict[str, str]], metadata: dict[str, Any]) -> None:
         print("\n\n".join(bundle["text/plain"] for bundle in bundles if bundle["text/plain"]))
 
     def image(self, media_type: str, data: str) -> None:
@@ -160,6 +162,7 @@ def _can_click(shell: Any) -> bool:
 @argument("--new", action="store_true", help="start a fresh conversation first")
 @argument("--resume", metavar="ID", help="continue an earlier conversation")
 @argument("--headless", choices=["deny", "allow"], help="policy for approvals when nobody can click")
+@argument("--budget", metavar="USD", help="cap what the conversation may spend (USD, or off)")
 @argument("message", nargs="*", help="the message (in a %%claude cell: the cell body)")
 def _claude_arguments(line: str) -> None:
     """Talk to Claude Code. Every %%claude cell is one turn in one conversation per kernel.
@@ -171,16 +174,20 @@ def _claude_arguments(line: str) -> None:
 
 
 async def _apply_options(conversation: Conversation, args: Any) -> None:
-    if args.new:
-        await conversation.restart(resume=None)
-    if args.resume:
-        await conversation.restart(resume=args.resume)
-    if args.model:
-        session = await conversation.ensure_session()
-        await session.set_model(args.model)
-        conversation.options = replace(conversation.options, model=args.model)
-    if args.headless:
-        conversation.headless_policy = args.headless
+    """The options are the Claude kernel's magics by another name, so both hosts behave alike."""
+    magics = [
+        ("%new", args.new),
+        (f"%resume {args.resume}", args.resume),
+        (f"%model {args.model}", args.model),
+        (f"%budget {args.budget}", args.budget),
+        (f"%permissions headless {args.headless}", args.headless),
+    ]
+    try:
+        for line, given in magics:
+            if given:
+                await conversation.run_magic(line)
+    except MagicError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 async def run_cell(line: str, body: str) -> None:
@@ -192,6 +199,11 @@ async def run_cell(line: str, body: str) -> None:
     message = body.strip() or " ".join(args.message).strip()
     if not message:
         return
+    # In a notebook the cell has an id; a cell that runs again can then rewind its turn.
+    parent = shell.kernel.get_parent("shell") if getattr(shell, "kernel", None) is not None else {}
+    cell_id = (parent.get("metadata") or {}).get("cellId")
+    interactive = _can_click(shell)
+    notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=interactive)
     session = await conversation.ensure_session()
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
     # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
@@ -199,12 +211,15 @@ async def run_cell(line: str, body: str) -> None:
     notebook = _IPythonDisplays() if in_kernel else None
     displays: DisplaySink = notebook or _TerminalOutput()
     base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
-    if notebook is not None and _can_click(shell):
+    if notebook is not None and interactive:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     interrupt = anyio.Event()
     with nullcontext() if in_kernel else sigint_sets(interrupt):
-        outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt)
+        outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt, notes=notes)
+    made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
+    if notebook is not None and interactive:
+        offer_undo(notebook, conversation, dropped=dropped, made=made)
     if args.output:
         shell.user_ns[args.output] = outcome.view.text
     if outcome.status == "interrupted":
@@ -250,7 +265,7 @@ def load_ipython_extension(shell: Any) -> None:
     """``%load_ext claude_kernel``: one conversation for this kernel, started now."""
     global _conversation
     if _conversation is None:
-        _conversation = Conversation(SessionOptions(host_tools=NOTEBOOK_TOOLS))
+        _conversation = Conversation(SessionOptions(host_tools=NOTEBOOK_TOOLS), notebook=notebook_name())
     shell.register_magics(ClaudeMagics)
     if _rewrite_claude_cells not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(_rewrite_claude_cells)

@@ -15,15 +15,18 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import anyio
 
+from .diff import FILE_TOOLS
 from .render import TurnView
 from .session import (
+    AssistantMessage,
+    BudgetExceededError,
     HostToolRequest,
     PermissionRequest,
     ProcessDiedError,
@@ -32,6 +35,9 @@ from .session import (
     Session,
     SessionError,
     ToolResult,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
 )
 
 __all__ = [
@@ -91,8 +97,8 @@ class DisplaySink(Protocol):
     def update(self, bundles: list[dict[str, str]]) -> None:
         """Show the turn's displays (one bundle each) in place of what it showed before."""
 
-    def finish(self, bundles: list[dict[str, str]]) -> None:
-        """The turn's final displays (a terminal prints them here, once)."""
+    def finish(self, bundles: list[dict[str, str]], metadata: dict[str, Any]) -> None:
+        """The turn's final displays (a terminal prints them here, once), with the turn's metadata."""
 
     def image(self, media_type: str, data: str) -> None: ...
 
@@ -107,17 +113,19 @@ class UpdatableDisplays:
     def __init__(self) -> None:
         self._display_ids: list[str] = []
 
-    def update(self, bundles: list[dict[str, str]]) -> None:
+    def update(self, bundles: list[dict[str, str]], metadata: dict[str, Any] | None = None) -> None:
         for index, bundle in enumerate(bundles):
             new = index == len(self._display_ids)
             if new:
                 self._display_ids.append(uuid.uuid4().hex)
-            self.publish(bundle, self._display_ids[index], new=new)
+            self.publish(bundle, self._display_ids[index], new=new, metadata=metadata)
 
-    def finish(self, bundles: list[dict[str, str]]) -> None:
-        self.update(bundles)
+    def finish(self, bundles: list[dict[str, str]], metadata: dict[str, Any]) -> None:
+        self.update(bundles, metadata)
 
-    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None:
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None:
         raise NotImplementedError
 
     def image(self, media_type: str, data: str) -> None:
@@ -167,6 +175,32 @@ class TurnOutcome:
     #: For errors: a short name (``ClaudeError``, ``ProcessDiedError``...) and the text to show.
     error_name: str = ""
     error_text: str = ""
+    #: The uuid of the user message the turn sent ("" if it was never sent).
+    prompt_uuid: str = ""
+    #: Files the turn's successful Edit / Write / NotebookEdit calls changed, in order.
+    changed_files: tuple[str, ...] = ()
+
+
+class _FileChanges:
+    """Which files a turn's file tools changed: their calls, kept once their result is not an error."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, str] = {}
+        self.paths: list[str] = []
+
+    def see(self, event: object) -> None:
+        if isinstance(event, AssistantMessage) and not event.parent_tool_use_id:
+            for block in event.content:
+                if isinstance(block, ToolUseBlock) and block.name in FILE_TOOLS:
+                    path = block.input.get("file_path") or block.input.get("notebook_path")
+                    if isinstance(path, str):
+                        self._calls[block.id] = path
+        elif isinstance(event, UserMessage):
+            for block in event.content:
+                if isinstance(block, ToolResultBlock) and not block.is_error:
+                    path = self._calls.pop(block.tool_use_id, None)
+                    if path is not None and path not in self.paths:
+                        self.paths.append(path)
 
 
 def _decision_note(decision: PermissionDecision) -> str:
@@ -193,6 +227,15 @@ def error_hint(result: Result) -> str:
     return message
 
 
+def budget_message(session: Session) -> str:
+    """Why a turn stopped at the budget, naming the cap, and how to raise it."""
+    cap = session.options.max_budget_usd or 0.0
+    return (
+        f"this conversation reached its budget of ${cap:.2f} (spent ${session.total_cost_usd:.4f}); "
+        "raise it with `%budget USD` (`%%claude --budget USD` in Python), or `%budget off`"
+    )
+
+
 def footer(view: TurnView, session: Session) -> str:
     """Model, duration, tokens, this cell's cost and the session's."""
     result = view.result
@@ -206,7 +249,9 @@ def footer(view: TurnView, session: Session) -> str:
             int(usage.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
         parts.append(f"{tokens_in:,} in / {int(usage.get('output_tokens') or 0):,} out tokens")
-        parts.append(f"${result.cost_usd:.4f} (session ${session.total_cost_usd:.4f})")
+        cap = session.options.max_budget_usd
+        of_budget = f" of ${cap:.2f}" if cap is not None else ""
+        parts.append(f"${result.cost_usd:.4f} (session ${session.total_cost_usd:.4f}{of_budget})")
     return " · ".join(parts)
 
 
@@ -270,8 +315,8 @@ class TurnDisplay:
         else:
             self.flush(force=True)
 
-    def finish(self) -> None:
-        self._sink.finish(self.view.bundles())
+    def finish(self, metadata: dict[str, Any]) -> None:
+        self._sink.finish(self.view.bundles(), metadata)
         self._send_images()
 
     def _send_images(self) -> None:
@@ -288,6 +333,7 @@ async def run_turn(
     responder: Responder,
     interrupt: anyio.Event | None = None,
     interval: float = 0.25,
+    notes: Sequence[str] = (),
 ) -> TurnOutcome:
     """Send ``prompt``, stream the turn to ``sink``, and end it the same way for every host.
 
@@ -298,8 +344,12 @@ async def run_turn(
     """
     display = TurnDisplay(TurnView(), sink, interval=interval)
     view = display.view
+    for note in notes:  # what happened to the conversation before this turn (continued, rewound)
+        view.add_note(note)
     restarts = session.restarts
     cancelled: set[str] = set()
+    files = _FileChanges()
+    prompt_uuid = ""
 
     async def answer_permission(request: PermissionRequest) -> None:
         display.before_panel(request.tool_use_id, "waiting for your approval below", panel_below=responder.shows_output)
@@ -334,6 +384,9 @@ async def run_turn(
             await anyio.sleep(1.0)
             display.flush(force=True)
 
+    def done(outcome: TurnOutcome) -> TurnOutcome:
+        return replace(outcome, prompt_uuid=prompt_uuid, changed_files=tuple(files.paths))
+
     async def stream() -> None:
         failure: SessionError | None = None
         async with anyio.create_task_group() as tasks:
@@ -351,8 +404,10 @@ async def run_turn(
                         responder.cancel(event.tool_use_id)
                         view.set_tool_note(event.tool_use_id, "cancelled")
                         display.changed()
-                    elif view.apply(event):
-                        display.changed()
+                    else:
+                        files.see(event)
+                        if view.apply(event):
+                            display.changed()
                     display.flush()
             except SessionError as exc:
                 # Raised below, outside the task group, so it is not wrapped in an ExceptionGroup.
@@ -365,7 +420,7 @@ async def run_turn(
 
     outcome: TurnOutcome
     try:
-        await session.send_message(prompt)
+        prompt_uuid = await session.send_message(prompt)
         display.flush(force=True)
         await stream()
     except anyio.get_cancelled_exc_class():
@@ -373,12 +428,13 @@ async def run_turn(
         # CLI, keep the session and what streamed, draw the end, then let the cancellation go on.
         with anyio.CancelScope(shield=True):
             await _drain_after_interrupt(session, view)
-            _end(display, session, restarts, TurnOutcome(view, "interrupted"), responder)
+            _end(display, session, restarts, done(TurnOutcome(view, "interrupted")), responder)
         raise
     except SessionError as exc:
         if isinstance(exc, ProcessDiedError):
             view.add_note(CRASHED_NOTE, "error")
-        outcome = TurnOutcome(view, "error", type(exc).__name__, str(exc))
+        text = budget_message(session) if isinstance(exc, BudgetExceededError) else str(exc)
+        outcome = TurnOutcome(view, "error", type(exc).__name__, text)
     except Exception as exc:  # a host must outlive any failure of a turn
         log.exception("the turn failed")
         outcome = TurnOutcome(view, "error", type(exc).__name__, str(exc))
@@ -386,10 +442,13 @@ async def run_turn(
         result = view.result
         if (interrupt is not None and interrupt.is_set()) or (result is not None and result.interrupted):
             outcome = TurnOutcome(view, "interrupted")
+        elif result is not None and result.budget_exceeded:
+            outcome = TurnOutcome(view, "error", "BudgetExceededError", budget_message(session))
         elif result is not None and result.is_error:
             outcome = TurnOutcome(view, "error", "ClaudeError", error_hint(result))
         else:
             outcome = TurnOutcome(view, "ok")
+    outcome = done(outcome)
     _end(display, session, restarts, outcome, responder)
     return outcome
 
@@ -417,7 +476,10 @@ def _end(display: TurnDisplay, session: Session, restarts: int, outcome: TurnOut
     view = display.view
     if session.restarts != restarts:
         view.add_note(f"The CLI had stopped; resumed session {session.session_id}.")
+    if outcome.changed_files:
+        view.add_note(f"This cell changed {', '.join(outcome.changed_files)}; `%undo` puts them back.")
     if outcome.status == "interrupted":
         view.add_note(INTERRUPTED_NOTE, "cancelled")
     view.finish(footer(view, session))
-    display.finish()
+    # A saved notebook maps each cell's output to its turn in the CLI's transcript.
+    display.finish({"claude_kernel": {"session_id": session.session_id, "message_uuid": outcome.prompt_uuid}})

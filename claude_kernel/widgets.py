@@ -9,21 +9,23 @@ After a click the panel shows the decision and disables itself, so the saved not
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import ipywidgets as w
 
+from .conversation import Conversation, UndoOffer
 from .diff import diff_html, proposed_change
 from .render import code_span, tool_label, tool_summary
 from .session import HostToolRequest, PermissionRequest, ToolResult
 from .turn import Allow, Deny, PermissionDecision
 
-__all__ = ["AnswerPanel", "PermissionPanel", "WidgetResponder"]
+__all__ = ["AnswerPanel", "PermissionPanel", "UndoPanel", "WidgetResponder", "offer_undo"]
 
 _STATUS_STYLE = "font-size: 90%; opacity: 0.85"
 
@@ -35,7 +37,9 @@ def _pre(text: str) -> str:
 class PanelSink(Protocol):
     """Where panels are shown: a display that can be replaced by id (both hosts' UpdatableDisplays)."""
 
-    def publish(self, bundle: dict[str, Any], display_id: str, *, new: bool) -> None: ...
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,33 @@ class AnswerPanel(_Panel):
         submit.on_click(lambda _: self._settle(self._text.value, "✔ answered", f"answered: {self._text.value}"))
 
 
+class UndoPanel(_Panel):
+    """ "Undo file changes" for files a turn changed (or that a rewind left changed).
+
+    ``undo`` puts them back and says what it did; it runs on the kernel's event loop when clicked,
+    after the cell has ended, so it is a plain task, not an awaited answer.
+    """
+
+    def __init__(self, title: str, files: tuple[str, ...], undo: Callable[[], Awaitable[str]]) -> None:
+        listing = "".join(f"<li><code>{html.escape(path)}</code></li>" for path in files)
+        button = w.Button(description="Undo file changes", icon="undo", button_style="warning")
+        super().__init__(title, [w.HTML(f"<ul style='margin: 2px 0'>{listing}</ul>"), button], _Request(title, ""))
+        self._controls = [button]
+        self._undo = undo
+        button.on_click(lambda _: self._loop.call_soon_threadsafe(self._start))
+
+    def _start(self) -> None:
+        self._loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            done = await self._undo()
+        except Exception as exc:
+            self._settle(False, f"✘ {exc}", f"not undone: {exc}")
+        else:
+            self._settle(True, f"✔ {done}", "undone")
+
+
 class WidgetResponder:
     """Answers through panels shown in the running cell's output.
 
@@ -237,3 +268,15 @@ class WidgetResponder:
     def cancel_all(self) -> None:
         for panel in list(self._panels.values()):
             panel.cancel()
+
+
+def offer_undo(
+    sink: PanelSink, conversation: Conversation, *, dropped: UndoOffer | None, made: UndoOffer | None
+) -> None:
+    """Below a turn: undo buttons for what a rewind left changed and for what the cell changed."""
+    for title, offer in (
+        ("Files changed by the cells this rewind dropped", dropped),
+        ("Files this cell changed", made),
+    ):
+        if offer is not None:
+            UndoPanel(title, offer.files, functools.partial(conversation.undo, offer)).show(sink, "not undone")

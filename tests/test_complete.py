@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from claude_kernel.complete import PERMISSION_MODES, Vocabulary, complete, inspect
-from claude_kernel.conversation import magic_docs
+from claude_kernel.conversation import MAGICS, magic_docs
 
 DOCS = magic_docs()
 MODELS = (("default", "Use the default model"), ("opus", "Opus 5.5"), ("sonnet", "Sonnet 5.5"))
@@ -119,7 +119,7 @@ def test_magic_docs_group_each_magics_lines() -> None:
     assert DOCS["permissions"].count("%permissions") == 3
     assert "nobody can click" in DOCS["permissions"]
     assert DOCS["tool"].startswith('%tool NAME "DESCRIPTION"') and "declare a tool" in DOCS["tool"]
-    assert set(DOCS) == {"help", "model", "permissions", "session", "new", "resume", "cwd", "tool"}
+    assert set(DOCS) == set(MAGICS)
 
 
 @pytest.mark.parametrize(

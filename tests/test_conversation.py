@@ -32,7 +32,20 @@ def test_help_is_written_from_the_table_that_dispatches() -> None:
     for spec in MAGICS.values():
         for usage, summary in spec.forms:
             assert usage in text and summary in text
-    assert set(MAGICS) == {"help", "model", "permissions", "session", "new", "resume", "cwd", "tool"}
+    assert set(MAGICS) == {
+        "help",
+        "model",
+        "permissions",
+        "session",
+        "new",
+        "resume",
+        "cwd",
+        "tool",
+        "rerun",
+        "undo",
+        "history",
+        "budget",
+    }
 
 
 @pytest.mark.anyio

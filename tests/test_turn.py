@@ -21,7 +21,7 @@ class RecordingSink:
     def update(self, bundles: list[dict[str, str]]) -> None:
         self.updates.append(bundles)
 
-    def finish(self, bundles: list[dict[str, str]]) -> None:
+    def finish(self, bundles: list[dict[str, str]], metadata: dict[str, Any]) -> None:
         self.finished = bundles
 
     def image(self, media_type: str, data: str) -> None:
@@ -101,7 +101,7 @@ def test_finish_sends_the_final_bundles_once() -> None:
     display, sink, _ = make_display()
     display.view.apply(delta("All done."))
     display.view.finish("model · 1.0 s")
-    display.finish()
+    display.finish({})
     assert sink.finished is not None and sink.finished[-1]["text/plain"].endswith("model · 1.0 s")
 
 

@@ -49,6 +49,8 @@ class SessionOptions:
         restore them (``CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING=1``).
     :param max_budget_usd: what this session may spend in all, across restarts: each process gets
         ``--max-budget-usd`` with what is left, and ``send_message`` refuses once nothing is.
+    :param spent_usd: what the conversation had already cost before this Session (a conversation
+        continued by a new Session object); it starts ``total_cost_usd`` and counts against the budget.
     :param extra_args: appended to the command line as they are.
     """
 
@@ -72,8 +74,11 @@ class SessionOptions:
     resume_drops_turn: str | None = None
     file_checkpointing: bool = True
     max_budget_usd: float | None = None
+    spent_usd: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.spent_usd < 0:
+            raise ValueError(f"spent_usd cannot be negative, not {self.spent_usd!r}")
         if self.max_budget_usd is not None and not self.max_budget_usd > 0:
             raise ValueError(f"max_budget_usd must be a positive number of dollars, not {self.max_budget_usd!r}")
         if (self.resume_session_at or self.fork_session) and not self.resume:

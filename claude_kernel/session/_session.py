@@ -131,8 +131,8 @@ class Session:
         self.init: SystemInit | None = None
         #: The CLI's answer to ``initialize`` (models, commands, account, version).
         self.server_info: dict[str, Any] = {}
-        #: Cost of every turn so far, across process restarts.
-        self.total_cost_usd = 0.0
+        #: Cost of every turn so far, across process restarts (from ``options.spent_usd``).
+        self.total_cost_usd = options.spent_usd
         #: How many times a stopped process was replaced by a resumed one.
         self.restarts = 0
         #: The last transcript entry as of the latest Result: ``rewind(to=...)`` it keeps everything so far.
@@ -292,6 +292,11 @@ class Session:
         """True when no turn is in progress: its result arrived, or the process has ended."""
         proc = self._proc
         return proc is None or not proc.prompts or proc.transport.returncode is not None
+
+    @property
+    def cli_path(self) -> str:
+        """The ``claude`` executable this session runs (see ``find_cli`` for the lookup order)."""
+        return self._cli
 
     @property
     def pid(self) -> int | None:
