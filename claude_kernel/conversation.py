@@ -146,6 +146,9 @@ class UndoOffer:
 
     prompt_uuid: str
     files: tuple[str, ...]
+    #: The conversation that turn belongs to: after a rewind it is the branch left behind, whose
+    #: file checkpoints the new branch does not have.
+    session_id: str | None
 
 
 class Conversation:
@@ -327,7 +330,7 @@ class Conversation:
         if not changed:
             return note, None
         files = tuple(dict.fromkeys(path for t in changed for path in t.files_changed))
-        return note, UndoOffer(changed[0].prompt_uuid, files)
+        return note, UndoOffer(changed[0].prompt_uuid, files, left)
 
     def after_turn(self, *, cell_id: str | None, prompt: str, outcome: TurnOutcome) -> UndoOffer | None:
         """Record the turn as the cell's; the offer to undo its file changes, if it made any."""
@@ -351,14 +354,19 @@ class Conversation:
         self.state.cost_usd = session.total_cost_usd
         self._save()
         if outcome.prompt_uuid and outcome.changed_files:
-            return UndoOffer(outcome.prompt_uuid, outcome.changed_files)
+            return UndoOffer(outcome.prompt_uuid, outcome.changed_files, session.session_id)
         return None
 
     async def undo(self, offer: UndoOffer) -> str:
         """Put the offer's files back as they were before its turn; says what was restored."""
-        session = await self.ensure_session()
         try:
-            await session.rewind_files(offer.prompt_uuid)
+            if offer.session_id is None or offer.session_id == self.current_session_id:
+                await (await self.ensure_session()).rewind_files(offer.prompt_uuid)
+            else:
+                # The turn is on a branch a rewind left: its checkpoints are there, so ask it.
+                branch = replace(self.options, resume=offer.session_id, max_budget_usd=None, spent_usd=0.0)
+                async with await Session.spawn(branch) as other:
+                    await other.rewind_files(offer.prompt_uuid)
         except SessionError as exc:
             raise MagicError(f"could not undo the file changes: {exc}") from exc
         for turn in self.state.cells:
@@ -488,7 +496,7 @@ class Conversation:
     async def _undo(self, args: str) -> str:
         for turn in reversed(self.state.cells):
             if turn.files_changed and not turn.files_undone:
-                return await self.undo(UndoOffer(turn.prompt_uuid, tuple(turn.files_changed)))
+                return await self.undo(UndoOffer(turn.prompt_uuid, tuple(turn.files_changed), self.state.session_id))
         raise MagicError("no cell in this conversation changed files (or their changes were undone)")
 
     @_magic(("%history", "this notebook's conversation, cell by cell, and its earlier branches"))

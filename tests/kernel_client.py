@@ -62,8 +62,21 @@ class KernelDriver:
         self.manager = manager
         self.client = client
 
-    def start(self, code: str, *, allow_stdin: bool = True) -> Execution:
-        return Execution(self.client.execute(code, allow_stdin=allow_stdin))
+    def start(self, code: str, *, allow_stdin: bool = True, cell_id: str | None = None) -> Execution:
+        """Send an execute_request; ``cell_id`` goes in its metadata, as JupyterLab puts it there."""
+        if cell_id is None:
+            return Execution(self.client.execute(code, allow_stdin=allow_stdin))
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": allow_stdin,
+            "stop_on_error": True,
+        }
+        msg = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+        self.client.shell_channel.send(msg)
+        return Execution(msg["header"]["msg_id"])
 
     def pump(self, execution: Execution, until: Any = None, timeout: float = 60) -> Execution:
         """Read iopub and shell messages until ``until(execution)`` holds (default: the cell is done)."""
@@ -91,8 +104,8 @@ class KernelDriver:
                 execution.reply = reply["content"]
         return execution
 
-    def run(self, code: str, *, allow_stdin: bool = True, timeout: float = 60) -> Execution:
-        execution = self.start(code, allow_stdin=allow_stdin)
+    def run(self, code: str, *, allow_stdin: bool = True, timeout: float = 60, cell_id: str | None = None) -> Execution:
+        execution = self.start(code, allow_stdin=allow_stdin, cell_id=cell_id)
         return self.pump(execution, timeout=timeout)
 
     def wait_for_button(self, execution: Execution, description: str) -> str:
