@@ -25,7 +25,7 @@ import jsonschema
 
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
-from .turn import TurnOutcome
+from .turn import TurnOutcome, usd
 
 __all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "help_text", "magic_docs", "split_magics"]
 
@@ -439,7 +439,7 @@ class Conversation:
             version = session.init.claude_code_version if session.init else "?"
             lines.append(f"claude CLI {version} at {session.cli_path}")
         budget = self.options.max_budget_usd
-        spent = f"cost so far ${self.spent_usd:.4f}" + (f" of a ${budget:.2f} budget" if budget else "")
+        spent = f"cost so far ${self.spent_usd:.4f}" + (f" of a {usd(budget)} budget" if budget else "")
         where = f"notebook {self.state.notebook}" if self._store is not None else "this kernel"
         lines.append(f"{where}: {len(self.state.cells)} turns in the conversation; {spent}")
         return "\n".join(lines)
@@ -530,7 +530,7 @@ class Conversation:
         cap = self.options.max_budget_usd
         if cap is None:
             return f"no budget; spent ${self.spent_usd:.4f} so far"
-        return f"budget ${cap:.2f}; spent ${self.spent_usd:.4f} so far"
+        return f"budget {usd(cap)}; spent ${self.spent_usd:.4f} so far"
 
     @_magic(("%cwd [PATH]", "show or change the CLI's working directory (restarts it, session kept)"))
     async def _cwd(self, args: str) -> str:

@@ -227,11 +227,16 @@ def error_hint(result: Result) -> str:
     return message
 
 
+def usd(amount: float) -> str:
+    """Dollars as people write them: cents for a budget of dollars, more digits below a dollar."""
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4g}"
+
+
 def budget_message(session: Session) -> str:
     """Why a turn stopped at the budget, naming the cap, and how to raise it."""
     cap = session.options.max_budget_usd or 0.0
     return (
-        f"this conversation reached its budget of ${cap:.2f} (spent ${session.total_cost_usd:.4f}); "
+        f"this conversation reached its budget of {usd(cap)} (spent ${session.total_cost_usd:.4f}); "
         "raise it with `%budget USD` (`%%claude --budget USD` in Python), or `%budget off`"
     )
 
@@ -250,7 +255,7 @@ def footer(view: TurnView, session: Session) -> str:
         )
         parts.append(f"{tokens_in:,} in / {int(usage.get('output_tokens') or 0):,} out tokens")
         cap = session.options.max_budget_usd
-        of_budget = f" of ${cap:.2f}" if cap is not None else ""
+        of_budget = f" of {usd(cap)}" if cap is not None else ""
         parts.append(f"${result.cost_usd:.4f} (session ${session.total_cost_usd:.4f}{of_budget})")
     return " · ".join(parts)
 
