@@ -109,8 +109,13 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+# The sanitizer lets no attribute onto <pre>, so every "<pre>" in its output is a tag of a code
+# block (as text it would be "&lt;pre&gt;"): these get a theme background, like a Markdown cell's.
+_PRE = '<pre style="background: var(--jp-cell-editor-background); padding: 0.5em 0.75em">'
+
+
 def _clean(rendered: str) -> str:
-    return str(_CLEANER.clean(rendered))
+    return str(_CLEANER.clean(rendered)).replace("<pre>", _PRE)
 
 
 def markdown_html(text: str) -> str:
