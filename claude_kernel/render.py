@@ -184,7 +184,7 @@ def _tool_html(tool: _Tool) -> str:
         lines.append(f"↳ {inline_html(tool.note)}")
     if tool.result is not None:
         mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
-        result = strip_controls(tool.result) or "(no output)"
+        result = tool.result or "(no output)"
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
     return f'<div class="claude-tool" style="{_CARD}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
 
