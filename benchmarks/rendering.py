@@ -1,6 +1,6 @@
 """Benchmark: throttled display updates versus one update per streamed delta.
 
-Why this exists: the kernel redraws a turn's whole display (Markdown plus plain text) on every
+Why this exists: the kernel redraws a turn's whole display (HTML plus plain text) on every
 update, because Jupyter's ``update_display_data`` replaces an output rather than appending to it.
 Sent for every text delta, a long answer would cost a quadratic number of bytes on the wire and
 in the browser (and VS Code flickers on each update). ``run_turn`` throttles to one update per

@@ -1,9 +1,9 @@
-"""Events of one turn -> one display: Markdown that grows as the answer streams, with a plain-text twin.
+"""Events of one turn -> displays of sanitized HTML that grow as the answer streams, with plain-text twins.
 
 Shared by the kernel and the ``%%claude`` magic; nothing here knows how output is sent. A
 :class:`TurnView` is fed every event of a turn (and notes such as "interrupted"), and renders:
 
-* the answer text as Markdown, growing delta by delta;
+* the answer text, Markdown rendered to HTML, growing delta by delta;
 * thinking, collapsed in a ``<details>`` element;
 * one compact card per tool call: the tool, its key input (the Bash command, the file path), then a
   one-line summary of its result, errors marked;
@@ -12,10 +12,11 @@ Shared by the kernel and the ``%%claude`` magic; nothing here knows how output i
 Only symbols found in common text fonts are used (no emoji): headless and minimal systems draw
 emoji as empty boxes.
 
-Model text, tool inputs and tool results are untrusted: JupyterLab renders HTML inside Markdown
-outputs of a live session, so every piece of it goes through :func:`escape_markdown` (or into a
-code span), and only this module's own fixed tags reach the page. ``$`` is escaped too, because two
-of them on a line are typeset as LaTeX.
+Model text, tool inputs and tool results are untrusted, and JupyterLab runs script in the HTML of
+a live session's outputs. So the kernel sends ``text/html`` it made itself: every untrusted piece
+goes through :mod:`._html` on its own (parsed, sanitized, balanced), and only this module's fixed
+markup wraps the pieces. The whole display carries MathJax's ignore classes: ``$5 and $6`` or
+``$HOME:$PATH`` in an answer are text, never a formula. Colours are JupyterLab's theme variables.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._html import escape, inline_html, markdown_html, strip_controls
 from .session import (
     AssistantMessage,
     Event,
     Result,
     StreamEvent,
+    SystemMessage,
     TextBlock,
     TextDelta,
     ThinkingBlock,
@@ -41,87 +44,19 @@ from .session import (
     UserMessage,
 )
 
-__all__ = ["TurnView", "code_span", "escape_markdown", "tool_label", "tool_summary"]
+__all__ = ["TurnView", "tool_label", "tool_summary"]
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_BACKTICKS = re.compile(r"`+")
-_DANGEROUS_SCHEME = re.compile(r"(?i)\b(javascript|vbscript|data)(\s*):")
 _SUMMARY_LINES = 3
 _SUMMARY_CHARS = 300
-
-
-def _escape_prose(text: str) -> str:
-    """Escape text that Markdown would treat as prose (not code)."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;")
-    # A zero-width space breaks the scheme, so a link can never run script.
-    text = _DANGEROUS_SCHEME.sub(lambda m: f"{m.group(1)}\u200b{m.group(2)}:", text)
-    # `\\$` is what survived JupyterLab's math typesetting in a check; `\$` did not.
-    return text.replace("$", "\\\\$")
-
-
-def _escape_inline(text: str) -> str:
-    """Escape prose but keep inline code spans (CommonMark rules: matching backtick runs) as they are."""
-    out: list[str] = []
-    position = 0
-    while True:
-        opening = _BACKTICKS.search(text, position)
-        if opening is None:
-            break
-        run = opening.group()
-        closing = None
-        for candidate in _BACKTICKS.finditer(text, opening.end()):
-            if candidate.group() == run:
-                closing = candidate
-                break
-        # A span never crosses a blank line (a paragraph break); if it would, the backticks are text.
-        if closing is None or re.search(r"\n[ \t]*\n", text[opening.end() : closing.start()]):
-            out.append(_escape_prose(text[position : opening.end()]))
-            position = opening.end()
-            continue
-        out.append(_escape_prose(text[position : opening.start()]))
-        out.append(text[opening.start() : closing.end()])
-        position = closing.end()
-    out.append(_escape_prose(text[position:]))
-    return "".join(out)
-
-
-def escape_markdown(text: str) -> str:
-    """Make untrusted Markdown safe to render: no raw HTML, no script links, no stray math.
-
-    Code (fenced blocks and inline spans) is left alone, since Markdown never interprets HTML there.
-    """
-    out: list[str] = []
-    prose: list[str] = []
-    fence: str | None = None
-    for line in text.splitlines(keepends=True):
-        match = _FENCE.match(line)
-        if fence is None and match:
-            out.append(_escape_inline("".join(prose)))
-            prose = []
-            fence = match.group(1)
-            out.append(line)
-        elif fence is not None:
-            out.append(line)
-            if (
-                match
-                and match.group(1)[0] == fence[0]
-                and len(match.group(1)) >= len(fence)
-                and not line.strip(" \t\r\n" + fence[0])
-            ):
-                fence = None
-        else:
-            prose.append(line)
-    out.append(_escape_inline("".join(prose)))
-    return "".join(out)
-
-
-def code_span(text: str) -> str:
-    """``text`` as one inline code span, whatever backticks it contains."""
-    text = " ".join(text.split("\n"))
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+# MathJax 3 (JupyterLab, Notebook 7) skips elements with class mathjax_ignore, MathJax 2 (nbconvert,
+# classic) tex2jax_ignore.
+_ROOT = '<div class="claude-turn mathjax_ignore tex2jax_ignore">'
+_MUTED = "color: var(--jp-ui-font-color2)"
+_ERROR = "color: var(--jp-error-color1)"
+_CARD = "border-left: 3px solid var(--jp-border-color2); padding: 0.1em 0 0.1em 0.75em; margin: 0.5em 0"
+_SMALL = "font-size: var(--jp-content-font-size0, 0.85em)"
+_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*")
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -171,25 +106,47 @@ def _result_summary(content: str | list[dict[str, Any]]) -> str:
 
 
 def images_in(content: str | list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """``(media_type, base64)`` of every image block in a tool result."""
+    """``(media_type, base64)`` of every raster image block in a tool result.
+
+    A tool result is untrusted too: another media type (``text/html``, SVG) would be a way to put
+    live markup on the page, and data that is not base64 would not be an image.
+    """
     if isinstance(content, str):
         return []
     found = []
     for block in content:
         source = block.get("source") or {}
-        if block.get("type") == "image" and source.get("type") == "base64":
-            found.append((str(source.get("media_type", "image/png")), str(source.get("data", ""))))
+        media_type, data = str(source.get("media_type", "image/png")), str(source.get("data", ""))
+        if (
+            block.get("type") == "image"
+            and source.get("type") == "base64"
+            and media_type in _IMAGE_TYPES
+            and _BASE64.fullmatch(data)
+        ):
+            found.append((media_type, data))
     return found
 
 
 @dataclass
-class _Text:
+class _Prose:
+    """Model text (answer or thinking), with its HTML kept until the text changes."""
+
     text: str = ""
+    message_id: str = ""
+    _rendered: tuple[str, str] = field(default=("", ""), repr=False, compare=False)  # (from what, HTML)
+
+    def html(self) -> str:
+        if self._rendered[0] != self.text:
+            self._rendered = (self.text, markdown_html(self.text))
+        return self._rendered[1]
 
 
-@dataclass
-class _Thinking:
-    text: str = ""
+class _Text(_Prose):
+    pass
+
+
+class _Thinking(_Prose):
+    pass
 
 
 @dataclass
@@ -217,6 +174,21 @@ def tool_label(name: str) -> str:
     return name
 
 
+def _tool_html(tool: _Tool) -> str:
+    """A tool call's card: the tool and its key input, the decision, the start of its result."""
+    summary = tool_summary(tool.name, tool.input)
+    lines = [
+        f"▸ <strong>{escape(tool_label(tool.name))}</strong>" + (f" <code>{escape(summary)}</code>" if summary else "")
+    ]
+    if tool.note:
+        lines.append(f"↳ {inline_html(tool.note)}")
+    if tool.result is not None:
+        mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
+        result = tool.result or "(no output)"
+        lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
+    return f'<div class="claude-tool" style="{_CARD}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
+
+
 class TurnView:
     """The display model of one turn."""
 
@@ -227,7 +199,9 @@ class TurnView:
         self._tools: dict[str, _Tool] = {}
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
         # deltas replaces rather than repeats them.
-        self._streamed: dict[tuple[str, int], _Text | _Thinking] = {}
+        self._streamed: dict[tuple[str, int], _Prose] = {}
+        # Messages that streamed to their end; any other was cut, and the CLI asks for it again.
+        self._complete: set[str] = set()
         self._activity = "waiting for the model"
         self.result: Result | None = None
         self.images: list[tuple[str, str]] = []
@@ -244,7 +218,7 @@ class TurnView:
             key = (event.message_id, event.index)
             part = self._streamed.get(key)
             if part is None:
-                part = _Text() if isinstance(event, TextDelta) else _Thinking()
+                part = (_Text if isinstance(event, TextDelta) else _Thinking)(message_id=event.message_id)
                 self._streamed[key] = part
                 self._parts.append(part)
             part.text += event.text if isinstance(event, TextDelta) else event.thinking
@@ -256,6 +230,11 @@ class TurnView:
                 self._activity = f"preparing {tool_label(str(block.get('name', '')))}"
                 return True
             return False
+        if isinstance(event, StreamEvent) and event.event_type == "message_delta":
+            self._complete.add(event.message_id)  # its stop reason came: the whole message arrived
+            return False
+        if isinstance(event, SystemMessage) and event.subtype == "api_retry":
+            return self._discard_broken_messages()
         if isinstance(event, AssistantMessage):
             return self._apply_assistant(event)
         if isinstance(event, UserMessage):
@@ -292,8 +271,22 @@ class TurnView:
             if streamed_id == message_id and isinstance(part, kind) and body.startswith(part.text):
                 part.text = body  # the authoritative copy
                 return False
-        self._parts.append(kind(body))
+        self._parts.append(kind(body, message_id))
         return True
+
+    def _discard_broken_messages(self) -> bool:
+        """The CLI retries a request whose stream broke: what that stream showed comes again, in full.
+
+        The broken message's text is emptied rather than removed, so the display cuts stay put.
+        """
+        self._activity = "retrying"
+        changed = False
+        for (message_id, index), part in list(self._streamed.items()):
+            if message_id not in self._complete:
+                changed |= bool(part.text)
+                part.text = ""
+                del self._streamed[message_id, index]
+        return changed
 
     def _apply_user(self, event: UserMessage) -> bool:
         changed = False
@@ -327,8 +320,8 @@ class TurnView:
     def text(self) -> str:
         """The answer text of the turn (what ``%%claude -o`` stores)."""
         if self.result is not None and self.result.text is not None and not self.result.is_error:
-            return self.result.text
-        return "\n\n".join(p.text for p in self._parts if isinstance(p, _Text) and p.text)
+            return strip_controls(self.result.text)
+        return strip_controls("\n\n".join(p.text for p in self._parts if isinstance(p, _Text) and p.text))
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -336,36 +329,28 @@ class TurnView:
         elapsed = self._clock() - self._started
         return f"● {elapsed:.0f} s · {self._activity}…"
 
-    def _markdown(self, parts: list[_Part], *, last: bool) -> str:
+    def _html(self, parts: list[_Part], *, last: bool) -> str:
         chunks: list[str] = []
         for part in parts:
             if isinstance(part, _Text):
                 if part.text:
-                    chunks.append(escape_markdown(part.text))
+                    chunks.append(f'<div class="claude-text">{part.html()}</div>')
             elif isinstance(part, _Thinking):
                 if part.text:
-                    body = "\n".join("> " + line for line in escape_markdown(part.text).splitlines())
-                    chunks.append(f"<details><summary>Thinking</summary>\n\n{body}\n\n</details>")
+                    chunks.append(
+                        f'<details class="claude-thinking"><summary style="{_MUTED}">Thinking</summary>'
+                        f'<div style="{_MUTED}; {_CARD}">{part.html()}</div></details>'
+                    )
             elif isinstance(part, _Tool):
-                chunks.append(self._tool_markdown(part))
+                chunks.append(_tool_html(part))
             else:
                 icon = {"error": "✗", "cancelled": "■"}.get(part.kind, "•")
-                chunks.append(f"{icon} {escape_markdown(part.text)}")
+                style = f' style="{_ERROR}"' if part.kind == "error" else ""
+                chunks.append(f'<div class="claude-note"{style}>{icon} {inline_html(part.text)}</div>')
         if last:
-            chunks.append(f"<sub>{escape_markdown(self.footer or self._status())}</sub>")
-        return "\n\n".join(chunks) + "\n" if chunks else ""
-
-    def _tool_markdown(self, tool: _Tool) -> str:
-        summary = tool_summary(tool.name, tool.input)
-        head = f"▸ **{escape_markdown(tool_label(tool.name))}**" + (f" {code_span(summary)}" if summary else "")
-        lines = [head]
-        if tool.note:
-            lines.append(f"↳ {escape_markdown(tool.note)}")
-        if tool.result is not None:
-            mark = "✗" if tool.is_error else "✓"
-            result = tool.result or "(no output)"
-            lines.append(f"{mark} " + "  \n".join(code_span(line) for line in result.splitlines() or [""]))
-        return "> " + "  \n> ".join(lines)
+            status = escape(self.footer or self._status())
+            chunks.append(f'<div class="claude-status" style="{_MUTED}; {_SMALL}; margin-top: 0.5em">{status}</div>')
+        return _ROOT + "\n".join(chunks) + "</div>" if chunks else ""
 
     def _plain(self, parts: list[_Part], *, last: bool) -> str:
         chunks: list[str] = []
@@ -385,15 +370,15 @@ class TurnView:
                 chunks.append(part.text)
         if last:
             chunks.append(self.footer or self._status())
-        return "\n\n".join(chunks)
+        return strip_controls("\n\n".join(chunks))
 
     def bundles(self) -> list[dict[str, str]]:
-        """One ``text/markdown`` + ``text/plain`` bundle per display, in order; the last has the status."""
+        """One ``text/html`` + ``text/plain`` bundle per display, in order; the last has the status."""
         bounds = [0, *self._cuts, len(self._parts)]
         segments = [self._parts[start:end] for start, end in itertools.pairwise(bounds)]
         return [
             {
-                "text/markdown": self._markdown(parts, last=i == len(segments) - 1),
+                "text/html": self._html(parts, last=i == len(segments) - 1),
                 "text/plain": self._plain(parts, last=i == len(segments) - 1),
             }
             for i, parts in enumerate(segments)

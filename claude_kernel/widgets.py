@@ -12,6 +12,7 @@ import asyncio
 import functools
 import html
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from typing import Any, Protocol
 
 import ipywidgets as w
 
+from ._html import strip_controls
 from .conversation import Conversation, UndoOffer
 from .diff import diff_html, proposed_change
-from .render import code_span, tool_label, tool_summary
+from .render import tool_label, tool_summary
 from .session import HostToolRequest, PermissionRequest, ToolResult
 from .turn import Allow, Deny, PermissionDecision
 
@@ -42,6 +44,15 @@ class PanelSink(Protocol):
     ) -> None: ...
 
 
+def _code_span(text: str) -> str:
+    """``text`` as one Markdown code span, whatever backticks it holds: inside it nothing is markup."""
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 @dataclass(frozen=True)
 class _Request:
     """What a panel asks, in words, for the text forms a saved notebook shows without widgets."""
@@ -54,13 +65,13 @@ class _Request:
 
         Model and user text go into code spans only, where Markdown interprets nothing.
         """
-        detail = " ".join(self.detail.split())
+        detail = " ".join(strip_controls(self.detail).split())
         if len(detail) > 200:
             detail = detail[:199] + "…"
         plain = f"{self.label} {detail} - {outcome}" if detail else f"{self.label} - {outcome}"
-        markdown = f"{code_span(self.label)} {code_span(detail)}" if detail else code_span(self.label)
-        words, _, said = outcome.partition(": ")
-        markdown += f" - {words}" + (f": {code_span(said)}" if said else "")
+        markdown = f"{_code_span(self.label)} {_code_span(detail)}" if detail else _code_span(self.label)
+        words, _, said = strip_controls(outcome).partition(": ")
+        markdown += f" - {words}" + (f": {_code_span(said)}" if said else "")
         return {"text/plain": plain, "text/markdown": markdown}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from queue import Empty
 from typing import Any
 
@@ -11,6 +12,23 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    """The text a browser shows for ``html`` (tags dropped, entities decoded; whitespace as is)."""
+    parser = _TextOf()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts)
 
 
 @dataclass
@@ -36,8 +54,13 @@ class Execution:
                     latest[display_id] = msg["content"]["data"]
         return latest
 
-    def markdown(self) -> str:
-        return "\n".join(d.get("text/markdown", "") for d in self.displays().values())
+    def html(self) -> str:
+        """The ``text/html`` of every display, in order."""
+        return "\n".join(d.get("text/html", "") for d in self.displays().values())
+
+    def text(self) -> str:
+        """What the displays show as text (the HTML's text, entities decoded), in order."""
+        return visible_text(self.html())
 
     def count(self, msg_type: str) -> int:
         return sum(1 for m in self.outputs if m["msg_type"] == msg_type)

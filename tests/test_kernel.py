@@ -13,7 +13,7 @@ import pytest
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results, user_text
 
-from .kernel_client import WIDGET_VIEW
+from .kernel_client import WIDGET_VIEW, visible_text
 
 pytestmark = pytest.mark.real_cli
 
@@ -26,13 +26,15 @@ def test_kernel_info_describes_prose_and_no_debugger(claude_kernel: Any) -> None
     assert reply["implementation"] == "claude-kernel"
 
 
-def test_cell_streams_markdown_and_ends_with_a_footer(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+def test_cell_streams_rendered_markdown_and_ends_with_a_footer(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     answer = "Here is **bold** news, streamed in pieces. " * 8
     fake_api.enqueue(Reply((Thinking("Considering."), Text(answer, chunk=6)), delay=0.01))
     run = claude_kernel.run("Tell me the news")
     assert run.reply is not None and run.reply["status"] == "ok"
-    final = run.markdown()
-    assert answer.strip() in final and "Thinking" in final
+    final = run.text()
+    assert answer.replace("**", "").strip() in final and "Thinking" in final
+    assert "<strong>bold</strong>" in run.html()
+    assert all(set(bundle) == {"text/html", "text/plain"} for bundle in run.displays().values())
     assert "in /" in final and "session" in final  # the footer: tokens and costs
     assert run.count("update_display_data") >= 2
     # Throttled: far fewer updates than the ~60 deltas.
@@ -46,7 +48,7 @@ def test_two_cells_are_one_conversation(claude_kernel: Any, fake_api: FakeMessag
     fake_api.enqueue(Reply.text("Noted: the code word is HERON."), Reply.text("HERON."))
     claude_kernel.run("Remember HERON")
     run = claude_kernel.run("What was it?")
-    assert "HERON." in run.markdown()
+    assert "HERON." in run.text()
     assert "Remember HERON" in str(fake_api.requests[-1]["messages"])
 
 
@@ -61,9 +63,10 @@ def test_silent_requests_never_reach_the_model(claude_kernel: Any, fake_api: Fak
 
 def test_model_html_is_escaped(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.text('Hi <script>alert(1)</script><img src=x onerror="alert(2)"> costs $5 and $6'))
-    final = claude_kernel.run("say something nasty").markdown()
-    assert "<script>" not in final and "<img" not in final
-    assert "&lt;script>" in final and "\\\\$5" in final
+    run = claude_kernel.run("say something nasty")
+    assert "<script" not in run.html() and "<img" not in run.html()
+    assert '<script>alert(1)</script><img src=x onerror="alert(2)"> costs $5 and $6' in run.text()
+    assert "mathjax_ignore" in run.html()  # the prices are not typeset
 
 
 def _click_on_bash_prompt(
@@ -80,13 +83,13 @@ def test_permission_prompt_allowed_by_click(claude_kernel: Any, fake_api: FakeMe
     run = _click_on_bash_prompt(claude_kernel, fake_api, "touch clicked.txt", "Allow", "Created it.")
     assert run.reply is not None and run.reply["status"] == "ok"
     assert (workdir / "clicked.txt").exists()
-    assert "Created it." in run.markdown() and "allowed" in run.markdown()
+    assert "Created it." in run.text() and "allowed" in run.text()
     # The panel sits under its tool card, and the answer continues in a display below the panel.
     shown = [m["content"]["data"] for m in run.outputs if m["msg_type"] == "display_data"]
-    kinds = ["widget" if WIDGET_VIEW in data else "markdown" for data in shown]
-    assert kinds == ["markdown", "widget", "markdown"]
+    kinds = ["widget" if WIDGET_VIEW in data else "html" for data in shown]
+    assert kinds == ["html", "widget", "html"]
     first, last = (
-        run.displays()[m["content"]["transient"]["display_id"]]["text/markdown"]
+        visible_text(run.displays()[m["content"]["transient"]["display_id"]]["text/html"])
         for m in run.outputs
         if m["msg_type"] == "display_data" and WIDGET_VIEW not in m["content"]["data"]
     )
@@ -98,14 +101,14 @@ def test_permission_prompt_denied_by_click(claude_kernel: Any, fake_api: FakeMes
     run = _click_on_bash_prompt(claude_kernel, fake_api, "touch nope.txt", "Deny", "Fine, I did not.")
     assert not (workdir / "nope.txt").exists()
     assert tool_results(fake_api.requests[1])[0]["is_error"]
-    assert "denied" in run.markdown()
+    assert "denied" in run.text()
 
 
 def test_ask_user_answered_in_a_widget(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.tool("mcp__notebook__ask_user", {"question": "Which dataset?"}), Reply.text("Using iris."))
     run = claude_kernel.submit_answer(claude_kernel.start("ask me"), "iris please")
     assert "iris please" in str(tool_results(fake_api.requests[1])[0]["content"])
-    assert "Using iris." in run.markdown()
+    assert "Using iris." in run.text()
 
 
 def test_headless_run_denies_and_says_so(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
@@ -115,14 +118,14 @@ def test_headless_run_denies_and_says_so(claude_kernel: Any, fake_api: FakeMessa
     run = claude_kernel.run("make a file", allow_stdin=False)
     assert not (workdir / "headless.txt").exists()
     assert "headless" in str(tool_results(fake_api.requests[1])[0]["content"])
-    assert "headless" in run.markdown()
+    assert "headless" in run.text()
 
 
 @pytest.mark.parametrize("mode", ["signal", "message"])
 def test_interrupt_keeps_the_conversation(claude_kernel: Any, fake_api: FakeMessagesAPI, mode: str) -> None:
     fake_api.enqueue(Reply.text("word " * 400, delay=0.02, chunk=5), Reply.text("Next answer."))
     run = claude_kernel.start("talk a lot")
-    claude_kernel.pump(run, until=lambda e: "word word" in e.markdown())
+    claude_kernel.pump(run, until=lambda e: "word word" in e.text())
     if mode == "signal":
         claude_kernel.manager.interrupt_kernel()  # SIGINT to the kernel's process group, as Lab does
     else:
@@ -132,9 +135,9 @@ def test_interrupt_keeps_the_conversation(claude_kernel: Any, fake_api: FakeMess
     claude_kernel.pump(run)
     assert time.monotonic() - started < 5
     assert run.reply is not None and run.reply["status"] == "error" and run.reply["ename"] == "KeyboardInterrupt"
-    assert "word word" in run.markdown() and "Interrupted" in run.markdown()
+    assert "word word" in run.text() and "Interrupted" in run.text()
     after = claude_kernel.run("go on")
-    assert after.reply is not None and after.reply["status"] == "ok" and "Next answer." in after.markdown()
+    assert after.reply is not None and after.reply["status"] == "ok" and "Next answer." in after.text()
 
 
 def test_magics(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
@@ -167,8 +170,8 @@ def test_demo_notebook_runs_headless_with_nbclient(
         ).execute()
     outputs = [cell.outputs for cell in notebook.cells if cell.cell_type == "code"]
     hello = outputs[0][0]["data"]
-    assert "Hello!" in hello["text/markdown"] and "Hello!" in hello["text/plain"]
-    assert "denied" in outputs[1][0]["data"]["text/markdown"]
+    assert "Hello!" in hello["text/html"] and "Hello!" in hello["text/plain"]
+    assert "denied" in outputs[1][0]["data"]["text/html"]
     assert not (workdir / "demo-file.txt").exists()
     assert "session id:" in outputs[3][0]["text"]
 
@@ -182,7 +185,7 @@ def test_restart_then_resume_continues_the_conversation(claude_kernel: Any, fake
     claude_kernel.client.wait_for_ready(timeout=60)
     run = claude_kernel.run(f"%resume {session_id}\nWhat was the animal?")
     assert run.reply is not None and run.reply["status"] == "ok"
-    assert "It was OTTER." in run.markdown()
+    assert "It was OTTER." in run.text()
     assert "Remember OTTER" in str(fake_api.requests[-1]["messages"])
 
 
@@ -193,7 +196,7 @@ def test_declared_tool_is_answered_in_a_widget(claude_kernel: Any, fake_api: Fak
     run = claude_kernel.submit_answer(claude_kernel.start("choose a colour with the tool"), "red")
     sent = tool_results(fake_api.requests[-1])[0]
     assert "red" in str(sent["content"]) and not sent.get("is_error")
-    assert "Red it is." in run.markdown()
+    assert "Red it is." in run.text()
 
 
 def test_model_cwd_and_permission_magics(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
@@ -207,7 +210,7 @@ def test_model_cwd_and_permission_magics(claude_kernel: Any, fake_api: FakeMessa
     run = claude_kernel.run("make a file")
     assert not run.widgets  # pre-allowed: no prompt
     # The file landed in the new working directory, and the CLI restart kept the conversation going.
-    assert (sub / "pre-allowed.txt").exists() and "Made it." in run.markdown()
+    assert (sub / "pre-allowed.txt").exists() and "Made it." in run.text()
     assert "sonnet" in fake_api.requests[-1]["model"]
 
 
@@ -223,7 +226,7 @@ def test_images_from_tools_are_shown(claude_kernel: Any, fake_api: FakeMessagesA
         if m["msg_type"] == "display_data" and "image/png" in m["content"]["data"]
     ]
     assert len(images) == 1 and base64.b64decode(images[0]).startswith(b"\x89PNG")
-    assert "A tiny plot." in run.markdown()
+    assert "A tiny plot." in run.text()
 
 
 def test_cli_crash_mid_cell_is_reported_and_the_next_cell_resumes(
@@ -232,14 +235,14 @@ def test_cli_crash_mid_cell_is_reported_and_the_next_cell_resumes(
     fake_api.enqueue(Reply.text("Noted: LYNX."), Reply.text("word " * 400, delay=0.02, chunk=5), Reply.text("LYNX."))
     claude_kernel.run("Remember LYNX")
     run = claude_kernel.start("talk a lot")
-    claude_kernel.pump(run, until=lambda e: "word word" in e.markdown())
+    claude_kernel.pump(run, until=lambda e: "word word" in e.text())
     os.kill(_cli_pid(claude_kernel.manager.provisioner.process.pid), signal.SIGKILL)
     claude_kernel.pump(run)
     assert run.reply is not None and run.reply["ename"] == "ProcessDiedError"
-    assert "next cell resumes" in run.markdown()
+    assert "next cell resumes" in run.text()
     after = claude_kernel.run("Which animal?")
     assert after.reply is not None and after.reply["status"] == "ok"
-    assert "LYNX." in after.markdown() and "resumed session" in after.markdown()
+    assert "LYNX." in after.text() and "resumed session" in after.text()
     assert "Remember LYNX" in str(fake_api.requests[-1]["messages"])
 
 
@@ -275,7 +278,7 @@ def test_interrupt_while_a_panel_waits_marks_it_cancelled(claude_kernel: Any, fa
     assert run.reply is not None and run.reply["ename"] == "KeyboardInterrupt"
     updates = [str(m["content"]["data"]) for m in run.outputs if m["msg_type"] == "comm_msg"]
     assert any("cancelled" in update for update in updates)
-    assert "cancelled" in run.markdown()
+    assert "cancelled" in run.text()
 
 
 def test_missing_cli_says_how_to_install(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) -> None:

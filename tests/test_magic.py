@@ -21,10 +21,10 @@ def test_a_cell_is_a_turn_and_two_cells_share_memory(python_kernel: Any, fake_ap
     fake_api.enqueue(Reply((Text("Noted: the word is **CEDAR**.", chunk=4),), delay=0.01), Reply.text("CEDAR."))
     first = python_kernel.run("%%claude\nRemember CEDAR")
     assert first.reply is not None and first.reply["status"] == "ok", first.outputs
-    assert "Noted: the word is **CEDAR**." in first.markdown() and "session" in first.markdown()
+    assert "Noted: the word is <strong>CEDAR</strong>." in first.html() and "session" in first.text()
     assert first.count("update_display_data") >= 1
     second = python_kernel.run("%%claude -o answer\nWhat was the word?")
-    assert "CEDAR." in second.markdown()
+    assert "CEDAR." in second.text()
     assert "Remember CEDAR" in str(fake_api.requests[-1]["messages"])
     assert user_text(fake_api.requests[-1]) == "What was the word?"
     check = python_kernel.run("print(repr(answer))")
@@ -34,7 +34,7 @@ def test_a_cell_is_a_turn_and_two_cells_share_memory(python_kernel: Any, fake_ap
 def test_one_line_form_and_help(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.text("Short answer."))
     run = python_kernel.run("%claude what is 2+2?")
-    assert "Short answer." in run.markdown()
+    assert "Short answer." in run.text()
     assert user_text(fake_api.requests[-1]) == "what is 2+2?"
     help_run = python_kernel.run("%claude?")
     payload = str(help_run.reply)
@@ -44,13 +44,13 @@ def test_one_line_form_and_help(python_kernel: Any, fake_api: FakeMessagesAPI) -
 def test_interrupt_keeps_the_session(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.text("word " * 400, delay=0.02, chunk=5), Reply.text("Next answer."))
     run = python_kernel.start("%%claude\ntalk a lot")
-    python_kernel.pump(run, until=lambda e: "word word" in e.markdown())
+    python_kernel.pump(run, until=lambda e: "word word" in e.text())
     python_kernel.manager.interrupt_kernel()
     python_kernel.pump(run, timeout=10)
     assert run.reply is not None and run.reply["status"] == "error"
-    assert "word word" in run.markdown() and "Interrupted" in run.markdown()
+    assert "word word" in run.text() and "Interrupted" in run.text()
     after = python_kernel.run("%%claude\ngo on")
-    assert after.reply is not None and after.reply["status"] == "ok" and "Next answer." in after.markdown()
+    assert after.reply is not None and after.reply["status"] == "ok" and "Next answer." in after.text()
 
 
 def test_approval_click_while_the_cell_runs(python_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:
@@ -60,7 +60,7 @@ def test_approval_click_while_the_cell_runs(python_kernel: Any, fake_api: FakeMe
     run = python_kernel.start("%%claude\nmake a file")
     python_kernel.click(python_kernel.wait_for_button(run, "Allow"))
     python_kernel.pump(run)
-    assert (workdir / "from-magic.txt").exists() and "Made it." in run.markdown()
+    assert (workdir / "from-magic.txt").exists() and "Made it." in run.text()
 
 
 def test_variable_tools_and_run_python_after_allow(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
@@ -78,7 +78,7 @@ def test_variable_tools_and_run_python_after_allow(python_kernel: Any, fake_api:
     assert "numbers: list (len 1000)" in listed and "secret_text: str" in listed
     assert len(inspected) < 5000 and "more characters" in inspected  # summarised, never dumped
     assert "499500" in ran
-    assert "The total is 499500." in run.markdown()
+    assert "The total is 499500." in run.text()
     check = python_kernel.run("print(total)")
     assert _text(check).strip() == "499500"
 
@@ -112,7 +112,7 @@ def test_magic_notebook_runs_headless_with_nbclient(
         listed = str(tool_results(api.requests[1])[0]["content"])
     assert "scores: list (len 5)" in listed and "labels: dict (len 2)" in listed
     turn, printed = (cell.outputs for cell in notebook.cells[3:5])
-    assert any("Done: the tool ran" in o.get("data", {}).get("text/markdown", "") for o in turn)
+    assert any("Done: the tool ran" in o.get("data", {}).get("text/html", "") for o in turn)
     assert printed[0]["text"].startswith("Done: the tool ran")
 
 
@@ -127,7 +127,7 @@ def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: Fake
     python_kernel.click(python_kernel.wait_for_button(first, "Always allow"))
     python_kernel.pump(first)
     second = python_kernel.run("%%claude\nset b")
-    assert not second.widgets and "Two." in second.markdown()
+    assert not second.widgets and "Two." in second.text()
     assert _text(python_kernel.run("print(a + b)")).strip() == "3"
 
 

@@ -99,9 +99,10 @@ class ErrorReply:
 
 @dataclass(frozen=True)
 class Disconnect:
-    """Close the connection after ``after_text`` has streamed (a broken stream)."""
+    """Close the connection mid-block, after ``after_text`` has streamed (``delay`` s between deltas)."""
 
     after_text: str = ""
+    delay: float = 0.0
 
 
 Responder = Callable[[dict[str, Any]], Reply | ErrorReply | Disconnect]
@@ -245,7 +246,7 @@ class FakeMessagesAPI:
                         {"type": "error", "error": {"type": reply.type, "message": reply.message}},
                     )
                 elif isinstance(reply, Disconnect):
-                    self._stream(Reply.text(reply.after_text), body, disconnect=True)
+                    self._stream(Reply.text(reply.after_text, delay=reply.delay), body, disconnect=True)
                 else:
                     self._stream(reply, body)
 
@@ -303,7 +304,7 @@ class FakeMessagesAPI:
                 )
                 output_tokens = 0
                 for index, block in enumerate(reply.blocks):
-                    output_tokens += self._write_block(index, block, reply.delay)
+                    output_tokens += self._write_block(index, block, reply.delay, stop=not disconnect)
                 if disconnect:
                     self.close_connection = True
                     return
@@ -320,7 +321,7 @@ class FakeMessagesAPI:
                 self._event("message_stop", {})
                 self._chunk(b"")
 
-            def _write_block(self, index: int, block: Block, delay: float) -> int:
+            def _write_block(self, index: int, block: Block, delay: float, *, stop: bool = True) -> int:
                 if isinstance(block, ToolUse):
                     start = {
                         "type": "tool_use",
@@ -357,7 +358,8 @@ class FakeMessagesAPI:
                             "delta": {"type": "signature_delta", "signature": "fake-signature"},
                         },
                     )
-                self._event("content_block_stop", {"index": index})
+                if stop:
+                    self._event("content_block_stop", {"index": index})
                 return sum(len(p) for p in pieces) // 4 + 1
 
         return Handler

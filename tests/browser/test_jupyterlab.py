@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, ToolUse, tool_results
 
 from .conftest import DONE, TOKEN, JupyterServer, playwright, shot
 
@@ -184,25 +184,57 @@ def test_interrupt_button_stops_a_slow_answer(
     expect(after).to_contain_text("Back to normal.")
 
 
-def test_model_html_never_executes(
+# Each payload tries to set window.__pwned to its own number, so a failure names the one that ran.
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    '<img src=x onerror="window.__pwned = 2">',
+    '<svg onload="window.__pwned = 3"></svg>',
+    "[plain](javascript:window.__pwned=4)",
+    "[escaped](javascript\\:window.__pwned=5)",
+    "[entity](&#x6a;avascript:window.__pwned=6)",
+    "<javascript:window.__pwned=7>",
+    # No fence (a backtick in the info string), so the last line opens one; the next closes it.
+    "```x`\n<img src=x onerror=window.__pwned=8>\n```\ncode, not a fence\n```",
+    "[reference][r]\n\n[r]: JavaScript:window.__pwned=9",
+    "![image](javascript:window.__pwned=10)",
+    '<details open ontoggle="window.__pwned = 11"><summary>t</summary></details>',
+    "<iframe srcdoc='<script>parent.__pwned = 12</script>'></iframe>",
+    "[data](data:text/html,<script>window.__pwned=14</script>)",
+    '<a href="javascript:window.__pwned=15">raw anchor</a>',
+    "$$\\href{javascript:window.__pwned=16}{math link}$$ and \\(\\href{javascript:window.__pwned=16}{x}\\)",
+    "<math><mtext><table><mglyph><style><img src=x onerror=window.__pwned=17>",
+    "<form><button formaction=javascript:window.__pwned=18>go</button></form>",
+    "![pixel](http://127.0.0.1:9/pixel.png) and [a fine link](https://example.com/docs)",
+    "It costs $5 and $6; the shell has $HOME and $PATH.",
+]
+
+
+def test_hostile_model_text_never_runs(
     page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
 ) -> None:
+    """A battery of script, link and markup tricks, including a fence opened before a tool card and
+    closed after it: nothing runs, every link is http, https or mailto, nothing loads, no math."""
     model.enqueue(
-        Reply.text(
-            'Look: <script>window.__claude_pwned = 1</script><img src=x onerror="window.__claude_pwned = 2">'
-            " and [a link](javascript:window.__claude_pwned=3) that costs $5 and $6."
-        )
+        Reply((Text("\n\n".join(HOSTILE) + "\n\n```\n"), ToolUse("Glob", {"pattern": "*.none"}))),
+        Reply.text("```\n<img src=x onerror=window.__pwned=13>\n\nThe end of the hostile answer."),
     )
     notebook = _open(page, lab, request)
     cell = notebook.run(0, "Say something nasty")
     notebook.wait_done(cell)
-    expect(cell).to_contain_text("<script>")  # shown as text
-    cell.locator("a", has_text="a link").click(no_wait_after=True)
-    page.wait_for_timeout(500)
-    assert page.evaluate("window.__claude_pwned") is None
-    assert cell.locator("img[src='x']").count() == 0
-    expect(cell).to_contain_text("$5 and $6")  # not typeset as math
-    shot(page, "lab-html-escaped")
+    output = cell.locator(".jp-OutputArea-output")
+    expect(output.first).to_contain_text("The end of the hostile answer.")
+    expect(output.first).to_contain_text("<script>window.__pwned = 1</script>")  # shown as text
+    for summary in output.locator("summary").all():
+        summary.click()  # toggling our own <details> must not fire anything either
+    page.wait_for_timeout(1000)  # onerror, onload and ontoggle fire asynchronously
+    assert page.evaluate("window.__pwned") is None
+    hrefs = output.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert "https://example.com/docs" in hrefs and "http://127.0.0.1:9/pixel.png" in hrefs
+    assert all(re.match(r"(?i)(https?://|mailto:)", href or "") for href in hrefs), hrefs
+    live = "img, svg, iframe, script, style, form, button, math, object, embed, mjx-container"
+    assert output.locator(live).count() == 0
+    expect(output.first).to_contain_text("It costs $5 and $6; the shell has $HOME and $PATH.")  # not typeset
+    shot(page, "lab-hostile-text")
 
 
 def test_percent_percent_claude_with_an_approval_click(
@@ -228,7 +260,14 @@ def test_dark_theme(page: Any, lab: JupyterServer, model: FakeMessagesAPI, reque
     """Cards, panels and the footer stay readable in the dark theme (look at lab-dark-theme.png)."""
     model.enqueue(
         Reply(
-            (Thinking("Checking."), Text("Here is a **dark** answer with `code`.")),
+            (
+                Thinking("Checking."),
+                Text(
+                    "Here is a **dark** answer with `code` and [a link](https://example.com).\n\n"
+                    "| tool | cost |\n|---|--:|\n| Bash | $0.01 |\n\n> A quote.\n\n"
+                    "```python\nprint('hi')\n```"
+                ),
+            ),
         ),
         Reply.tool("Bash", {"command": "touch dark.txt", "description": "Create"}),
     )
@@ -239,10 +278,13 @@ def test_dark_theme(page: Any, lab: JupyterServer, model: FakeMessagesAPI, reque
     notebook.wait_done(first)
     second = notebook.run(1, "Make a file")
     expect(button(second, "Allow")).to_be_visible()
+    first.locator("summary", has_text="Thinking").click()
     first.evaluate("cell => cell.scrollIntoView({block: 'start'})")
     shot(page, "lab-dark-theme")
     button(second, "Deny").click()
     notebook.wait_done(second)
+    expect(second).to_contain_text("denied")
+    shot(page, "lab-dark-theme-denied")
     _set_theme(page, "JupyterLab Light")  # the server is shared with later tests
 
 

@@ -1,0 +1,128 @@
+"""Untrusted text -> HTML that cannot run script or reach the network, and text with no terminal escapes.
+
+Safe by construction rather than by predicting a renderer: the kernel itself parses model Markdown
+with a CommonMark parser (markdown-it-py, raw HTML off) and cleans the result with an allowlist
+sanitizer (nh3, i.e. ammonia). Each untrusted fragment is rendered and sanitized on its own, and
+the sanitizer re-serializes a parsed tree, so a fragment is always balanced HTML: nothing in one
+can close a tag of the surrounding markup or pair with another fragment (a fence opened in one
+text block can never close after a tool card).
+
+Links are checked twice, by the parser (a link whose decoded target does not start with
+``http://``, ``https://`` or ``mailto:`` is no link, just text) and by the sanitizer (same
+schemes, relative URLs dropped). Images become links: a remote ``<img>`` would load as soon as it
+is shown, a channel out for whatever the model read.
+
+:func:`strip_controls` removes terminal control sequences and control characters; every text
+form (HTML, ``text/plain``, the terminal printout) goes through it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+
+__all__ = ["escape", "inline_html", "markdown_html", "safe_url", "strip_controls"]
+
+_CONTROLS = re.compile(
+    # CSI (cursor moves, colours, erasing), 7-bit or 8-bit introducer.
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    # OSC (window title, clipboard), DCS, SOS, PM, APC: the payload up to its terminator; an
+    # unterminated one ends at the line's end, so it can hide no more than that line.
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    # Any other escape (reset, save cursor, character sets).
+    r"|\x1b[ -/]*[0-~]"
+    # Whatever control character is left, C0 (but tab and newline), DEL and C1.
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+_LINE_BREAK = re.compile(r"\r\n?")
+_SAFE_URL = re.compile(r"(?i)(?:https?://|mailto:)")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without terminal escape sequences or control characters (tab and newline stay).
+
+    A carriage return becomes a newline: alone it would let a line overwrite the one before it.
+    """
+    return _CONTROLS.sub("", _LINE_BREAK.sub("\n", text))
+
+
+def escape(text: str) -> str:
+    """Untrusted plain text as HTML text."""
+    return html.escape(strip_controls(text), quote=True)
+
+
+def safe_url(url: str) -> bool:
+    """Whether a link target is one we let the page follow: http, https or mailto.
+
+    ``url`` is the decoded, normalized target (backslash escapes and entities resolved, as the
+    browser would see it), and it must *start* with an allowed scheme: no leading space, control
+    character or relative form (``//host``, a path) can turn it into something else.
+    """
+    return _SAFE_URL.match(url) is not None
+
+
+class _Markdown(MarkdownIt):
+    """CommonMark with tables and strikethrough, no raw HTML, links limited to :func:`safe_url`."""
+
+    def __init__(self) -> None:
+        super().__init__("commonmark", {"html": False})
+        self.enable(["table", "strikethrough"])
+        self.add_render_rule("image", _image_as_link)
+
+    def validateLink(self, url: str) -> bool:  # markdown-it's hook, called for every link and image
+        return safe_url(url)
+
+
+def _image_as_link(
+    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """``![alt](src)`` as a link to the image: shown, a remote image would be fetched unasked."""
+    token = tokens[idx]
+    alt = renderer.renderInlineAsText(token.children or [], options, env) or "image"
+    src = str(token.attrGet("src") or "")
+    return f'<a href="{html.escape(src)}">[image: {html.escape(alt)}]</a>'
+
+
+_MARKDOWN = _Markdown()
+_ALIGNED = {f"text-align:{side}" for side in ("left", "center", "right")}
+_CLEANER = nh3.Cleaner(
+    tags={
+        *(f"h{level}" for level in range(1, 7)),
+        *("p", "br", "hr", "blockquote", "pre", "code", "em", "strong", "s", "a"),
+        *("ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"),
+    },
+    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    # Table alignment is the only style markdown-it writes; exactly those values pass.
+    tag_attribute_values={"th": {"style": _ALIGNED}, "td": {"style": _ALIGNED}},
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    link_rel="noopener noreferrer",
+    url_schemes={"http", "https", "mailto"},
+    url_relative="deny",
+    strip_comments=True,
+)
+
+
+# The sanitizer lets no attribute onto <pre>, so every "<pre>" in its output is a tag of a code
+# block (as text it would be "&lt;pre&gt;"): these get a theme background, like a Markdown cell's.
+_PRE = '<pre style="background: var(--jp-cell-editor-background); padding: 0.5em 0.75em">'
+
+
+def _clean(rendered: str) -> str:
+    return str(_CLEANER.clean(rendered)).replace("<pre>", _PRE)
+
+
+def markdown_html(text: str) -> str:
+    """Untrusted Markdown (an answer, thinking) as sanitized, self-contained HTML."""
+    return _clean(_MARKDOWN.render(strip_controls(text)))
+
+
+def inline_html(text: str) -> str:
+    """Untrusted one-line Markdown (a note, a denial message) as sanitized inline HTML."""
+    return _clean(_MARKDOWN.renderInline(strip_controls(text)))
