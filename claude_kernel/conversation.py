@@ -25,7 +25,7 @@ import jsonschema
 
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
-from .turn import TurnOutcome, usd
+from .turn import TurnOutcome, shown_path, usd
 
 __all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "help_text", "magic_docs", "split_magics"]
 
@@ -373,7 +373,7 @@ class Conversation:
             if turn.prompt_uuid == offer.prompt_uuid:
                 turn.files_undone = True
         self._save()
-        return "restored as before the cell: " + ", ".join(offer.files)
+        return "restored as before the cell: " + ", ".join(shown_path(path, self.options.cwd) for path in offer.files)
 
     async def run_magic(self, line: str) -> str:
         """Run one ``%name args`` line; returns what to show."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 import uuid
@@ -230,6 +231,15 @@ def error_hint(result: Result) -> str:
 def usd(amount: float) -> str:
     """Dollars as people write them: cents for a budget of dollars, more digits below a dollar."""
     return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4g}"
+
+
+def shown_path(path: str, cwd: str | None) -> str:
+    """A path as the user thinks of it: relative to the CLI's working directory when inside it."""
+    if cwd and os.path.isabs(path):
+        relative = os.path.relpath(path, cwd)
+        if not relative.startswith(".."):
+            return relative
+    return path
 
 
 def budget_message(session: Session) -> str:
@@ -482,7 +492,8 @@ def _end(display: TurnDisplay, session: Session, restarts: int, outcome: TurnOut
     if session.restarts != restarts:
         view.add_note(f"The CLI had stopped; resumed session {session.session_id}.")
     if outcome.changed_files:
-        view.add_note(f"This cell changed {', '.join(outcome.changed_files)}; `%undo` puts them back.")
+        shown = ", ".join(shown_path(path, session.options.cwd) for path in outcome.changed_files)
+        view.add_note(f"This cell changed {shown}; `%undo` puts them back.")
     if outcome.status == "interrupted":
         view.add_note(INTERRUPTED_NOTE, "cancelled")
     view.finish(footer(view, session))

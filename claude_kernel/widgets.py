@@ -25,7 +25,7 @@ from .conversation import Conversation, UndoOffer
 from .diff import diff_html, proposed_change
 from .render import tool_label, tool_summary
 from .session import HostToolRequest, PermissionRequest, ToolResult
-from .turn import Allow, Deny, PermissionDecision
+from .turn import Allow, Deny, PermissionDecision, shown_path
 
 __all__ = ["AnswerPanel", "PermissionPanel", "UndoPanel", "WidgetResponder", "offer_undo"]
 
@@ -218,7 +218,9 @@ class UndoPanel(_Panel):
 
     def __init__(self, title: str, files: tuple[str, ...], undo: Callable[[], Awaitable[str]]) -> None:
         listing = "".join(f"<li><code>{html.escape(path)}</code></li>" for path in files)
-        button = w.Button(description="Undo file changes", icon="undo", button_style="warning")
+        button = w.Button(
+            description="Undo file changes", icon="undo", button_style="warning", layout=w.Layout(width="auto")
+        )
         super().__init__(title, [w.HTML(f"<ul style='margin: 2px 0'>{listing}</ul>"), button], _Request(title, ""))
         self._controls = [button]
         self._undo = undo
@@ -290,4 +292,5 @@ def offer_undo(
         ("Files this cell changed", made),
     ):
         if offer is not None:
-            UndoPanel(title, offer.files, functools.partial(conversation.undo, offer)).show(sink, "not undone")
+            files = tuple(shown_path(path, conversation.options.cwd) for path in offer.files)
+            UndoPanel(title, files, functools.partial(conversation.undo, offer)).show(sink, "not undone")
