@@ -12,6 +12,7 @@ import shlex
 from dataclasses import replace
 from typing import Any
 
+from ._gateway import default_cwd
 from .session import HostTool, Session, SessionOptions
 
 __all__ = ["ASK_USER", "Conversation", "MagicError"]
@@ -58,7 +59,7 @@ class Conversation:
             base,
             host_tool_server=host_tool_server,
             host_tools=[ASK_USER, *base.host_tools],
-            cwd=base.cwd or os.getcwd(),
+            cwd=base.cwd or default_cwd(),
         )
         self.headless_policy = "deny"
         #: Host-side tools the user chose "Always allow" for (the CLI keeps its own rules for its tools).

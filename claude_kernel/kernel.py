@@ -20,6 +20,7 @@ from . import __version__
 from .conversation import Conversation, MagicError, split_magics
 from .render import TurnView
 from .session import ProcessDiedError, SessionError
+from .session._signals import end_groups_on_signals
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, footer, run_turn, sigint_sets
 from .widgets import WidgetResponder
 
@@ -83,6 +84,7 @@ class ClaudeKernel(Kernel):
 
     def start(self) -> None:
         super().start()
+        end_groups_on_signals()  # a gateway stops kernels with SIGTERM: end the CLI's tools too
         # Start the CLI now, so the first cell does not wait for it.
         self._loop = asyncio.get_event_loop()
         self._spawning = self._loop.create_task(self.conversation.ensure_session())

@@ -89,6 +89,11 @@ class Session:
         self._deadline: float | None = None
         self._exit_reported = True
 
+    @property
+    def cli_path(self) -> str:
+        """The ``claude`` executable this session runs (see :func:`find_cli` for the lookup order)."""
+        return self._cli
+
     # -- lifecycle --------------------------------------------------------------------------
 
     @classmethod
