@@ -41,9 +41,6 @@ import anyio
 from claude_kernel.session import Result, Session, SessionOptions, SystemInit, find_cli
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
 
-REPO = Path(__file__).resolve().parents[1]
-PINNED_CLI = REPO / "node_modules" / ".bin" / "claude"
-
 
 @dataclass
 class Samples:
@@ -176,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=5, help="rounds per strategy, alternating (default 5)")
     parser.add_argument("--turns", type=int, default=8, help="turns per round, at least 2 (default 8)")
-    parser.add_argument("--cli", help="the claude executable (default: this checkout's pinned node_modules copy)")
+    parser.add_argument("--cli", help="the claude executable (default: find_cli(), the pinned CLI of the cli extra)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.turns < 2:
         parser.error("--rounds must be >= 1 and --turns >= 2 (the first respawn turn starts the session)")
-    cli = args.cli or (str(PINNED_CLI) if os.access(PINNED_CLI, os.X_OK) else find_cli())
+    cli = args.cli or find_cli()
     start = time.perf_counter()
     samples, requests = anyio.run(benchmark, cli, args.rounds, args.turns)
     print_table(samples, cli, args.rounds, args.turns, requests, time.perf_counter() - start)

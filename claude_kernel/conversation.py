@@ -23,6 +23,7 @@ from typing import Any
 
 import jsonschema
 
+from ._gateway import default_cwd
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
 from .turn import TurnOutcome, shown_path, usd
@@ -172,7 +173,7 @@ class Conversation:
             base,
             host_tool_server=host_tool_server,
             host_tools=[ASK_USER, *base.host_tools],
-            cwd=base.cwd or os.getcwd(),
+            cwd=base.cwd or default_cwd(),
         )
         self.headless_policy = "deny"
         #: What re-running a cell already in the conversation does: "rewind" or "append".

@@ -23,6 +23,7 @@ from . import __version__
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError, magic_docs, split_magics
 from .notebook_state import notebook_name
+from .session._signals import end_groups_on_signals
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder, offer_undo
 
@@ -87,6 +88,7 @@ class ClaudeKernel(Kernel):
 
     def start(self) -> None:
         super().start()
+        end_groups_on_signals()  # a gateway stops kernels with SIGTERM: end the CLI's tools too
         # Start the CLI now, so the first cell does not wait for it.
         self._loop = asyncio.get_event_loop()
         self._spawning = self._loop.create_task(self.conversation.ensure_session())

@@ -26,6 +26,7 @@ from .conversation import Conversation, MagicError
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
+from .session._signals import end_groups_on_signals
 from .turn import (
     Allow,
     Deny,
@@ -266,6 +267,8 @@ def load_ipython_extension(shell: Any) -> None:
     global _conversation
     if _conversation is None:
         _conversation = Conversation(SessionOptions(host_tools=NOTEBOOK_TOOLS), notebook=notebook_name())
+    # A kernel stopped with SIGTERM or SIGHUP (a gateway, a hub) must not leave the CLI behind.
+    end_groups_on_signals()
     shell.register_magics(ClaudeMagics)
     if _rewrite_claude_cells not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(_rewrite_claude_cells)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from claude_kernel.testing.fake_api import (
     user_text,
 )
 
+from .cli_pin import pinned_cli_version
 from .helpers import collect_turn, of_type
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_cli]
@@ -40,9 +39,7 @@ PIXEL = base64.b64encode(
     )
 ).decode()
 
-PINNED_CLI_VERSION = json.loads((Path(__file__).parents[1] / "package.json").read_text())["dependencies"][
-    "@anthropic-ai/claude-code"
-]
+PINNED_CLI_VERSION = pinned_cli_version()
 
 
 async def test_text_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:

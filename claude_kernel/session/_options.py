@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -12,17 +13,18 @@ from pathlib import Path
 from ._control import HostTool
 from ._errors import CLINotFoundError
 
-__all__ = ["SessionOptions", "build_argv", "build_env", "find_cli"]
+__all__ = ["SessionOptions", "build_argv", "build_env", "bundled_cli", "find_cli"]
 
-# The repository's own pinned install (``npm install`` at the repo root, see package.json).
-_REPO_CLI = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "claude"
+# The pinned CLI: the official claude-agent-sdk wheel (the `cli` extra) ships it as a native binary.
+_BUNDLED_PACKAGE = "claude_agent_sdk"
+_BUNDLED_CLI = ("_bundled", "claude.exe" if os.name == "nt" else "claude")
 
 _CHECKPOINTING = "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING"
 
 _INSTALL_HINT = (
-    "Install Claude Code with `npm install -g @anthropic-ai/claude-code` (or run `npm install` in a "
-    "claude-kernel checkout), or point the CLAUDE_KERNEL_CLI environment variable at a `claude` "
-    "executable."
+    "Install the pinned CLI with `pip install 'claude-kernel[cli]'` (no Node needed), or put Claude Code "
+    "on PATH (`npm install -g @anthropic-ai/claude-code`, or its native installer), or point the "
+    "CLAUDE_KERNEL_CLI environment variable at a `claude` executable."
 )
 
 
@@ -30,8 +32,8 @@ _INSTALL_HINT = (
 class SessionOptions:
     """How to start the CLI. Every field is optional; the defaults suit an interactive host.
 
-    :param cli_path: the ``claude`` executable; by default ``$CLAUDE_KERNEL_CLI``, then ``claude``
-        on ``PATH``, then the checkout's pinned npm install.
+    :param cli_path: the ``claude`` executable; by default ``$CLAUDE_KERNEL_CLI``, then the pinned
+        CLI of the ``cli`` extra, then ``claude`` on ``PATH`` (see :func:`find_cli`).
     :param env: variables added to (and overriding) the inherited environment.
     :param include_partial_messages: stream text as it is generated (:class:`TextDelta` events).
     :param permission_prompts: route the CLI's "ask" decisions to the host as
@@ -87,20 +89,41 @@ class SessionOptions:
             raise ValueError("resume_drops_turn needs resume_session_at (the entry to rewind to)")
 
 
+def bundled_cli() -> str | None:
+    """The CLI inside an installed ``claude-agent-sdk`` wheel, or None.
+
+    Found without importing the package: importing it would load the SDK and its MCP dependencies,
+    and only the binary is used.
+    """
+    spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder).joinpath(*_BUNDLED_CLI)
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def find_cli(cli_path: str | None = None) -> str:
-    """Resolve the executable: the argument, ``$CLAUDE_KERNEL_CLI``, ``PATH``, the repo's npm copy."""
+    """Resolve the ``claude`` executable; the first of these wins:
+
+    1. ``cli_path`` (``SessionOptions.cli_path``), then ``$CLAUDE_KERNEL_CLI``: a path or a command
+       name; an explicit choice that does not exist is an error, never silently replaced;
+    2. the CLI bundled in an installed ``claude-agent-sdk`` (``pip install 'claude-kernel[cli]'``
+       pins the version the tests run), so a Python-only install needs no Node;
+    3. ``claude`` on ``PATH`` (npm's or the native installer's).
+
+    ``Session.cli_path`` tells which one a session runs.
+    """
     explicit = cli_path or os.environ.get("CLAUDE_KERNEL_CLI")
     if explicit:
         resolved = shutil.which(explicit)
         if resolved is None:
             raise CLINotFoundError(f"the claude CLI {explicit!r} does not exist or is not executable. " + _INSTALL_HINT)
         return resolved
-    on_path = shutil.which("claude")
-    if on_path:
-        return on_path
-    if os.access(_REPO_CLI, os.X_OK):
-        return str(_REPO_CLI)
-    raise CLINotFoundError("the claude CLI was not found. " + _INSTALL_HINT)
+    found = bundled_cli() or shutil.which("claude")
+    if found is None:
+        raise CLINotFoundError("the claude CLI was not found. " + _INSTALL_HINT)
+    return found
 
 
 def host_tool_names(options: SessionOptions) -> list[str]:

@@ -147,6 +147,11 @@ class Session:
         # did, a restart must fork again under the same id, since plain --resume would find nothing.
         self._unsaved_fork: tuple[SessionOptions, str] | None = None
 
+    @property
+    def cli_path(self) -> str:
+        """The ``claude`` executable this session runs (see :func:`find_cli` for the lookup order)."""
+        return self._cli
+
     # -- lifecycle --------------------------------------------------------------------------
 
     @classmethod
@@ -292,11 +297,6 @@ class Session:
         """True when no turn is in progress: its result arrived, or the process has ended."""
         proc = self._proc
         return proc is None or not proc.prompts or proc.transport.returncode is not None
-
-    @property
-    def cli_path(self) -> str:
-        """The ``claude`` executable this session runs (see ``find_cli`` for the lookup order)."""
-        return self._cli
 
     @property
     def pid(self) -> int | None:

@@ -29,6 +29,7 @@ import anyio
 from anyio.abc import Process
 
 from ._errors import NotConnectedError
+from ._signals import live_groups
 
 __all__ = ["Transport"]
 
@@ -38,6 +39,11 @@ _READ_CHUNK = 1 << 16
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+def _end_group(pgid: int) -> None:
+    live_groups.discard(pgid)
+    _signal_group(pgid, signal.SIGKILL)
 
 
 class Transport:
@@ -52,8 +58,10 @@ class Transport:
         self._eof = False
         self._stdin_open = True
         self._shut_down = False
-        # If the owner forgets to close us (or the interpreter exits), still end the group.
-        self._reaper = weakref.finalize(self, _signal_group, process.pid, signal.SIGKILL)
+        # If the owner forgets to close us (or the interpreter exits), still end the group; a
+        # signal handler that must end it first finds it in live_groups.
+        live_groups.add(process.pid)
+        self._reaper = weakref.finalize(self, _end_group, process.pid)
 
     @classmethod
     async def start(cls, argv: Sequence[str], *, cwd: str | None, env: Mapping[str, str]) -> Transport:
@@ -174,8 +182,7 @@ class Transport:
                 self.signal_group(signal.SIGKILL)
                 code = await self._process.wait()
             # Tool subprocesses (a Bash command) can outlive the CLI; they share its group.
-            self.signal_group(signal.SIGKILL)
-            self._reaper.detach()
+            self._reaper()
             await self._process.aclose()
         return code
 
