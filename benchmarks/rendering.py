@@ -35,7 +35,7 @@ class _ReplaySession:
     def __init__(self) -> None:
         words = [f"word{i}" for i in range(ANSWER_WORDS)]
         chunks = [" ".join(words[i : i + DELTA_WORDS]) + " " for i in range(0, len(words), DELTA_WORDS)]
-        self._events: list[Any] = [TextDelta(chunk, 0, "msg_bench") for chunk in chunks]
+        self._events: list[Any] = [TextDelta(chunk, index=0, message_id="msg_bench") for chunk in chunks]
         text = "".join(chunks)
         self._events.append(
             Result("success", False, "s", text, [], 0.0, 0.0, {}, 1, 1, 1, "end_turn", "completed", None, [], {})

@@ -191,7 +191,12 @@ class Conversation:
             saved = self._load_saved()
             if saved.session_id:
                 self.state, self._restored = saved, saved
-                self.options = replace(self.options, resume=saved.session_id, spent_usd=saved.cost_usd)
+                self.options = replace(
+                    self.options,
+                    resume=saved.session_id,
+                    spent_usd=saved.cost_usd,
+                    max_budget_usd=saved.budget_usd or self.options.max_budget_usd,
+                )
 
     # -- the process --------------------------------------------------------------------------
 
@@ -264,6 +269,7 @@ class Conversation:
                 on_disk.cells = self.state.cells
                 on_disk.branches = self.state.branches
                 on_disk.cost_usd = self.state.cost_usd
+                on_disk.budget_usd = self.options.max_budget_usd
         except OSError as exc:  # a read-only data directory must not fail the cell
             log.warning("could not save the notebook's conversation: %s", exc)
 
@@ -528,6 +534,7 @@ class Conversation:
                 if not cap > 0:
                     raise MagicError("a budget is a positive number of dollars; %budget off removes it")
             await self.restart(max_budget_usd=cap)
+            self._save()
         cap = self.options.max_budget_usd
         if cap is None:
             return f"no budget; spent ${self.spent_usd:.4f} so far"

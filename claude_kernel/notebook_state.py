@@ -66,6 +66,8 @@ class NotebookState:
     cells: list[CellTurn] = field(default_factory=list)
     branches: list[Branch] = field(default_factory=list)
     cost_usd: float = 0.0
+    #: The spending cap set with ``%budget`` (None: no cap); it holds across kernel restarts.
+    budget_usd: float | None = None
 
     def index_of(self, cell_id: str) -> int | None:
         for index, turn in enumerate(self.cells):
@@ -85,6 +87,7 @@ class NotebookState:
             cells=[CellTurn(**cell) for cell in raw.get("cells", [])],
             branches=[Branch(**branch) for branch in raw.get("branches", [])],
             cost_usd=float(raw.get("cost_usd", 0.0)),
+            budget_usd=raw.get("budget_usd"),
         )
 
 

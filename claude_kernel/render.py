@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._html import escape, inline_html, markdown_html, strip_controls
+from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
     Event,
@@ -45,6 +47,8 @@ from .session import (
 )
 
 __all__ = ["TurnView", "tool_label", "tool_summary"]
+
+log = logging.getLogger("claude_kernel.render")
 
 _SUMMARY_LINES = 3
 _SUMMARY_CHARS = 300
@@ -157,6 +161,8 @@ class _Tool:
     result: str | None = None
     is_error: bool = False
     note: str = ""
+    #: An applied file edit: ``+N -M`` and the diff, folded (our own escaped HTML), for the card.
+    change: Change | None = None
 
 
 @dataclass
@@ -186,7 +192,23 @@ def _tool_html(tool: _Tool) -> str:
         mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
         result = tool.result or "(no output)"
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
+    if tool.change is not None:
+        lines.append(card_html(tool.change))
     return f'<div class="claude-tool" style="{_CARD}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
+
+
+def _applied_change(tool: _Tool, reported: Any) -> Change | None:
+    """The change an applied file tool made, from the content before it that the CLI reports."""
+    if not isinstance(reported, dict):
+        return None
+    before = reported.get("original_file" if tool.name == "NotebookEdit" else "originalFile")
+    if before is not None and not isinstance(before, str):
+        return None
+    try:
+        return change_for(tool.name, tool.input, before)
+    except Exception:  # a card without its diff beats a broken turn
+        log.debug("no diff for %s", tool.name, exc_info=True)
+        return None
 
 
 class TurnView:
@@ -295,6 +317,8 @@ class TurnView:
                 tool = self._tools[block.tool_use_id]
                 tool.result = _result_summary(block.content)
                 tool.is_error = block.is_error
+                if not block.is_error and tool.name in FILE_TOOLS:
+                    tool.change = _applied_change(tool, event.tool_use_result)
                 self.images += images_in(block.content)
                 self._activity = "waiting for the model"
                 changed = True
@@ -365,6 +389,8 @@ class TurnView:
                     line += f"\n  {part.note}"
                 if part.result is not None:
                     line += f"\n  {'error: ' if part.is_error else ''}{part.result}"
+                if part.change is not None:
+                    line += f"\n  +{part.change.added} -{part.change.removed}"
                 chunks.append(line)
             elif isinstance(part, _Note):
                 chunks.append(part.text)

@@ -75,6 +75,13 @@ class _Request:
         return {"text/plain": plain, "text/markdown": markdown}
 
 
+def _close_tree(widget: w.Widget) -> None:
+    """Close a widget and everything inside it (their comms and models go with them)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
 class _Panel:
     """A box with a title, a body, and one awaited answer."""
 
@@ -97,9 +104,20 @@ class _Panel:
         self._publish(waiting, new=True)
 
     def _publish(self, outcome: str, *, new: bool) -> None:
-        if self._shown_in is not None:
-            sink, display_id = self._shown_in
-            sink.publish({**self.widget._repr_mimebundle_(), **self._request.bundle(outcome)}, display_id, new=new)
+        """Show the panel while it waits; once settled, only the line that records the outcome.
+
+        A saved notebook keeps no widget models, so a widget output reopened later would read
+        "Error displaying widget: model not found"; the record reads the same live and reopened.
+        """
+        if self._shown_in is None:
+            return
+        sink, display_id = self._shown_in
+        bundle = self._request.bundle(outcome)
+        if not self._settled:
+            bundle = {**self.widget._repr_mimebundle_(), **bundle}
+        sink.publish(bundle, display_id, new=new)
+        if self._settled:
+            _close_tree(self.widget)
 
     def _settle(self, value: Any, status: str, outcome: str) -> None:
         """Record the first answer (from any thread) and freeze the panel; later clicks change nothing.
@@ -235,7 +253,7 @@ class UndoPanel(_Panel):
         except Exception as exc:
             self._settle(False, f"✘ {exc}", f"not undone: {exc}")
         else:
-            self._settle(True, f"✔ {done}", "undone")
+            self._settle(True, f"✔ {done}", f"undone: {done}")
 
 
 class WidgetResponder:

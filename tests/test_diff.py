@@ -429,6 +429,10 @@ def test_kernel_edit_panel_shows_the_diff_against_the_file(
     claude_kernel.pump(run)
     assert run.reply is not None and run.reply["status"] == "ok"
     assert target.read_text() == TEN.replace("line 5", "line <5>")
+    # The applied edit's card: +1 -1, and the diff folded under it.
+    assert "+1 -1" in run.text()
+    card = run.html().split("claude-diff-card", 1)[1]
+    assert "<summary>" in card and "- line 5" in _visible(card) and "+ line &lt;5&gt;" in _visible(card)
 
 
 @pytest.mark.real_cli

@@ -55,10 +55,10 @@ def test_stream_events() -> None:
 
     assert parse_message(
         wrap({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "a"}})
-    ) == TextDelta("a", 2, "m1")
+    ) == TextDelta("a", index=2, message_id="m1")
     assert parse_message(
         wrap({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{"}})
-    ) == ToolInputDelta("{", 0, "m1")
+    ) == ToolInputDelta("{", index=0, message_id="m1")
     start = parse_message(wrap({"type": "content_block_start", "index": 1, "content_block": {"type": "text"}}))
     assert isinstance(start, StreamEvent) and start.event_type == "content_block_start" and start.index == 1
 

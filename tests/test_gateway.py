@@ -309,6 +309,10 @@ class _Notebook:
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
+        # One live connection per client: a second one under the same session id makes the server
+        # and the gateway replace each other's "stale" connection over and over.
+        if self.ws is not None:
+            self.ws.close()
         url = f"ws://{self.gateway.url}/api/kernels/{self.kernel_id}/channels?session_id={self.session_id}"
         self.ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {self.gateway.token}"}))
         # Ready when it answers kernel_info (the first requests can be lost while channels connect).

@@ -162,3 +162,16 @@ def test_a_panel_left_waiting_by_a_dead_cli_is_cancelled(claude_kernel: Any, fak
     late = [str(m["content"]["data"]) for m in after.outputs if m["msg_type"] == "comm_msg"]
     assert not any("allowed" in update for update in late)
     assert user_text(fake_api.requests[-1]) == "hello"
+
+
+def test_not_logged_in_says_what_to_do_in_a_notebook(
+    kernelspec_path: str, cli_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    without_key = {name: value for name, value in cli_env.items() if name != "ANTHROPIC_API_KEY"}
+    for kernel in _running_kernel("claude", without_key, workdir):
+        run = kernel.run("hello?")
+        assert run.reply["ename"] == "ClaudeError"
+        assert "Not logged in" in run.reply["evalue"]
+        assert "ANTHROPIC_API_KEY" in run.reply["evalue"] and "kernelspec" in run.reply["evalue"]
+        assert "Not logged in" not in plain(run)  # said once, in the error

@@ -180,3 +180,26 @@ def test_magic_keeps_the_notebooks_conversation_across_restarts(
         after = kernel.run("%%claude\nWhich bird?", cell_id="m3")
         assert after.reply["status"] == "ok", after.outputs
         assert remembered(fake_api.requests[-1]) == ["Remember KIWI", "second, edited", "Which bird?"]
+
+
+def test_the_budget_stops_a_turn_and_holds_across_restarts(lab_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text("ok"))
+    first = lab_kernel.run("price one turn", cell_id="c1")
+    cost = float(plain(first).rsplit("$", 2)[-2].split()[0])  # "... · $0.0005 (session $0.0005)"
+    assert cost > 0
+    budget = 2.5 * cost
+    assert lab_kernel.run(f"%budget {budget}").reply["status"] == "ok"
+    assert lab_kernel.run("%permissions allow Read").reply["status"] == "ok"  # a CLI restart
+    fake_api.enqueue(Reply.text("ok"), Reply.text("ok"), Reply.text("ok"))
+    second = lab_kernel.run("two", cell_id="c2")
+    assert second.reply["status"] == "ok" and " of $" in plain(second)  # spent of budget
+    restart(lab_kernel)  # the kernel too: the notebook keeps its budget and what it spent
+    third = lab_kernel.run("three", cell_id="c3")  # the CLI checks after spending: this one goes over
+    assert third.reply["status"] == "error" and third.reply["ename"] == "BudgetExceededError", third.outputs
+    assert "budget of" in third.reply["evalue"] and "%budget" in third.reply["evalue"]
+    requests = len(fake_api.requests)
+    refused = lab_kernel.run("four", cell_id="c4")
+    assert refused.reply["ename"] == "BudgetExceededError" and len(fake_api.requests) == requests
+    assert lab_kernel.run("%budget 5").reply["status"] == "ok"
+    fake_api.enqueue(Reply.text("ok again"))
+    assert lab_kernel.run("five", cell_id="c5").reply["status"] == "ok"

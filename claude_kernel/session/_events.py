@@ -56,6 +56,8 @@ class ThinkingBlock:
 
 @dataclass(frozen=True)
 class ToolUseBlock:
+    """A tool call the model made; ``input`` holds its arguments as the model wrote them."""
+
     id: str
     name: str
     input: JSON
@@ -157,32 +159,32 @@ class UserMessage:
     uuid: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class _BlockDelta:
+    """Where a streamed fragment belongs: content block ``index`` of message ``message_id``."""
+
+    index: int
+    message_id: str
+    uuid: str = ""
+
+
 @dataclass(frozen=True)
-class TextDelta:
+class TextDelta(_BlockDelta):
     """A fragment of answer text, streamed before the complete :class:`AssistantMessage`."""
 
     text: str
-    index: int
-    message_id: str
-    uuid: str = ""
 
 
 @dataclass(frozen=True)
-class ThinkingDelta:
+class ThinkingDelta(_BlockDelta):
     thinking: str
-    index: int
-    message_id: str
-    uuid: str = ""
 
 
 @dataclass(frozen=True)
-class ToolInputDelta:
+class ToolInputDelta(_BlockDelta):
     """A fragment of a tool call's JSON input, as the model writes it."""
 
     partial_json: str
-    index: int
-    message_id: str
-    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -323,11 +325,11 @@ def _parse_stream_event(message: JSON) -> Event:
         delta = event.get("delta") or {}
         delta_type = delta.get("type")
         if delta_type == "text_delta":
-            return TextDelta(delta.get("text", ""), index or 0, message_id, uuid)
+            return TextDelta(delta.get("text", ""), index=index or 0, message_id=message_id, uuid=uuid)
         if delta_type == "thinking_delta":
-            return ThinkingDelta(delta.get("thinking", ""), index or 0, message_id, uuid)
+            return ThinkingDelta(delta.get("thinking", ""), index=index or 0, message_id=message_id, uuid=uuid)
         if delta_type == "input_json_delta":
-            return ToolInputDelta(delta.get("partial_json", ""), index or 0, message_id, uuid)
+            return ToolInputDelta(delta.get("partial_json", ""), index=index or 0, message_id=message_id, uuid=uuid)
     return StreamEvent(event_type, index, message_id, event, uuid)
 
 

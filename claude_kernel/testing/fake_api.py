@@ -96,6 +96,9 @@ class ErrorReply:
     type: str
     message: str
 
+    def body(self) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": self.type, "message": self.message}}
+
 
 @dataclass(frozen=True)
 class Disconnect:
@@ -241,10 +244,7 @@ class FakeMessagesAPI:
                     return
                 reply = api._next_reply(body)
                 if isinstance(reply, ErrorReply):
-                    self._send_json(
-                        reply.status,
-                        {"type": "error", "error": {"type": reply.type, "message": reply.message}},
-                    )
+                    self._send_json(reply.status, reply.body())
                 elif isinstance(reply, Disconnect):
                     self._stream(Reply.text(reply.after_text, delay=reply.delay), body, disconnect=True)
                 else:

@@ -133,7 +133,7 @@ def test_bash_prompt_allow_then_deny(
     notebook.wait_done(first)
     expect(first).to_contain_text("CREATED-OK")  # the command's output, in its tool card
     expect(first).to_contain_text("The file exists now.")
-    expect(first).to_contain_text("✔ allowed")
+    expect(first).to_contain_text("touch allowed-in-browser.txt && echo CREATED-OK - allowed")
     assert (lab.root / "allowed-in-browser.txt").exists()
     shot(page, "lab-permission-allowed")
 

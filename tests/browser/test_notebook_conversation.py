@@ -45,6 +45,8 @@ def test_edit_and_rerun_restart_from_the_menu_and_undo(page: Any, lab: JupyterSe
     page.locator(".lm-MenuBar-item", has_text="Kernel").click()
     page.locator(".lm-Menu-item[data-command='kernelmenu:restart']").click()
     page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    indicator = notebook.panel.locator(".jp-Notebook-ExecutionIndicator")
+    expect(indicator).to_have_attribute("data-status", "idle", timeout=60_000)  # a restart takes a while
     notebook._wait_for_kernel(lab, name)
     model.enqueue(Reply.text("Noted: BEE again."))
     second = notebook.run_existing(1)
