@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -417,7 +418,7 @@ class Conversation:
             self.headless_policy = words[1]
             return f"headless runs will {words[1]} tool calls that need approval"
         if words[0] == "allow":
-            if len(words) < 2:
+            if len(words) < 2 or not all(words[1:]):
                 raise MagicError("usage: %permissions allow TOOL [TOOL...]")
             await self.restart(allowed_tools=[*self.options.allowed_tools, *words[1:]])
             return f"pre-allowed: {', '.join(self.options.allowed_tools)}"
@@ -467,7 +468,9 @@ class Conversation:
                 raise MagicError(f"this notebook has no saved conversation{kept}")
             args = saved.session_id
         try:
-            uuid.UUID(args)
+            # The CLI knows only the lowercase, hyphenated form; UUID() also reads {...}, urn:uuid:...
+            # and upper case, which the CLI would accept and then fail to find.
+            args = str(uuid.UUID(args))
         except ValueError:
             raise MagicError(f"{args!r} is not a session id (%session shows one){kept}") from None
         same_as_saved = saved is not None and saved.session_id == args
@@ -524,7 +527,7 @@ class Conversation:
                     cap = float(args.lstrip("$"))
                 except ValueError:
                     raise MagicError("usage: %budget USD (e.g. %budget 2.50) or %budget off") from None
-                if not cap > 0:
+                if not 0 < cap < math.inf:
                     raise MagicError("a budget is a positive number of dollars; %budget off removes it")
             await self.restart(max_budget_usd=cap)
         cap = self.options.max_budget_usd
@@ -536,6 +539,11 @@ class Conversation:
     async def _cwd(self, args: str) -> str:
         if not args:
             return f"working directory: {self.options.cwd}"
+        if args[0] in "\"'":  # a quoted path (the rest of the line is the path without quotes, too)
+            words = _words(args, "%cwd [PATH]")
+            if len(words) != 1:
+                raise MagicError("usage: %cwd PATH (one path, quoted or not)")
+            args = words[0]
         path = os.path.abspath(os.path.expanduser(args))
         if not os.path.isdir(path):
             raise MagicError(f"not a directory: {path}")
