@@ -45,6 +45,8 @@ log = logging.getLogger("claude_kernel")
 
 # MCP tool names the CLI accepts (it builds mcp__<server>__<name> from them).
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: The Messages API refuses a request with a longer tool name ("String should have at most 64 characters").
+_API_TOOL_NAME_MAX = 64
 
 
 class MagicError(Exception):
@@ -558,6 +560,11 @@ class Conversation:
     )
     async def _tool(self, args: str) -> str:
         tool = parse_tool_declaration(args)
+        full_name = f"mcp__{self.options.host_tool_server}__{tool.name}"
+        if len(full_name) > _API_TOOL_NAME_MAX:
+            # The CLI sends it as is, and the API would refuse every later turn.
+            room = _API_TOOL_NAME_MAX - len(full_name) + len(tool.name)
+            raise MagicError(f"the tool's full name {full_name} is over 64 characters: use at most {room} for NAME")
         tools = [t for t in self.options.host_tools if t.name != tool.name]
         await self.restart(host_tools=[*tools, tool])
         return f"tool mcp__{self.options.host_tool_server}__{tool.name} declared; you answer it in a widget"

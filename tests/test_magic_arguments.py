@@ -55,3 +55,15 @@ def test_a_quoted_working_directory(claude_kernel: Any, tmp_path: Path) -> None:
         assert f"working directory: {folder}" in stream_text(run)
     two = claude_kernel.run(f'%cwd "{folder}" "{tmp_path}"', timeout=30)
     assert two.reply["ename"] == "MagicError"
+
+
+def test_a_tool_name_the_api_would_refuse_is_refused_here(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    # The API takes tool names of at most 64 characters, and the CLI sends mcp__notebook__NAME as is:
+    # a longer one would fail every later turn.
+    refused = claude_kernel.run(f'%tool {"x" * 50} "desc"', timeout=30)
+    assert refused.reply["ename"] == "MagicError" and "at most 49" in refused.reply["evalue"]
+    assert claude_kernel.run(f'%tool {"y" * 49} "desc"', timeout=30).reply["status"] == "ok"
+    fake_api.enqueue(Reply.text("Fine."))
+    assert claude_kernel.run("hello").reply["status"] == "ok"
+    names = [tool["name"] for tool in fake_api.requests[-1]["tools"]]
+    assert f"mcp__notebook__{'y' * 49}" in names and max(len(name) for name in names) <= 64
