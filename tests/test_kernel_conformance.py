@@ -21,7 +21,7 @@ class ClaudeKernelConformance(jupyter_kernel_test.KernelTests):
         {"text": "%mo", "matches": {"%model"}},
         {"text": "%permissions headless ", "matches": {"deny", "allow"}},
         {"text": "%permissions acc", "matches": {"acceptEdits"}},
-        {"text": "%help re", "matches": {"resume"}},
+        {"text": "%help re", "matches": {"resume", "rerun"}},
         {"text": "no magic here", "matches": set()},
     ]
     code_inspect_sample = "%permissions"
