@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -45,6 +46,8 @@ log = logging.getLogger("claude_kernel")
 
 # MCP tool names the CLI accepts (it builds mcp__<server>__<name> from them).
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: The Messages API refuses a request with a longer tool name ("String should have at most 64 characters").
+_API_TOOL_NAME_MAX = 64
 
 
 class MagicError(Exception):
@@ -424,7 +427,7 @@ class Conversation:
             self.headless_policy = words[1]
             return f"headless runs will {words[1]} tool calls that need approval"
         if words[0] == "allow":
-            if len(words) < 2:
+            if len(words) < 2 or not all(words[1:]):
                 raise MagicError("usage: %permissions allow TOOL [TOOL...]")
             await self.restart(allowed_tools=[*self.options.allowed_tools, *words[1:]])
             return f"pre-allowed: {', '.join(self.options.allowed_tools)}"
@@ -474,7 +477,9 @@ class Conversation:
                 raise MagicError(f"this notebook has no saved conversation{kept}")
             args = saved.session_id
         try:
-            uuid.UUID(args)
+            # The CLI knows only the lowercase, hyphenated form; UUID() also reads {...}, urn:uuid:...
+            # and upper case, which the CLI would accept and then fail to find.
+            args = str(uuid.UUID(args))
         except ValueError:
             raise MagicError(f"{args!r} is not a session id (%session shows one){kept}") from None
         same_as_saved = saved is not None and saved.session_id == args
@@ -531,7 +536,7 @@ class Conversation:
                     cap = float(args.lstrip("$"))
                 except ValueError:
                     raise MagicError("usage: %budget USD (e.g. %budget 2.50) or %budget off") from None
-                if not cap > 0:
+                if not 0 < cap < math.inf:
                     raise MagicError("a budget is a positive number of dollars; %budget off removes it")
             await self.restart(max_budget_usd=cap)
             self._save()
@@ -544,6 +549,11 @@ class Conversation:
     async def _cwd(self, args: str) -> str:
         if not args:
             return f"working directory: {self.options.cwd}"
+        if args[0] in "\"'":  # a quoted path (the rest of the line is the path without quotes, too)
+            words = _words(args, "%cwd [PATH]")
+            if len(words) != 1:
+                raise MagicError("usage: %cwd PATH (one path, quoted or not)")
+            args = words[0]
         path = os.path.abspath(os.path.expanduser(args))
         if not os.path.isdir(path):
             raise MagicError(f"not a directory: {path}")
@@ -558,6 +568,11 @@ class Conversation:
     )
     async def _tool(self, args: str) -> str:
         tool = parse_tool_declaration(args)
+        full_name = f"mcp__{self.options.host_tool_server}__{tool.name}"
+        if len(full_name) > _API_TOOL_NAME_MAX:
+            # The CLI sends it as is, and the API would refuse every later turn.
+            room = _API_TOOL_NAME_MAX - len(full_name) + len(tool.name)
+            raise MagicError(f"the tool's full name {full_name} is over 64 characters: use at most {room} for NAME")
         tools = [t for t in self.options.host_tools if t.name != tool.name]
         await self.restart(host_tools=[*tools, tool])
         return f"tool mcp__{self.options.host_tool_server}__{tool.name} declared; you answer it in a widget"

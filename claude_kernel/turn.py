@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
+from ._html import strip_controls
 from .diff import FILE_TOOLS
 from .render import TurnView
 from .session import (
@@ -400,7 +401,9 @@ async def run_turn(
             display.flush(force=True)
 
     def done(outcome: TurnOutcome) -> TurnOutcome:
-        return replace(outcome, prompt_uuid=prompt_uuid, changed_files=tuple(files.paths))
+        # An error's text (the API's message, the CLI's stderr) is printed by terminals too.
+        error_text = strip_controls(outcome.error_text)
+        return replace(outcome, prompt_uuid=prompt_uuid, changed_files=tuple(files.paths), error_text=error_text)
 
     async def stream() -> None:
         failure: SessionError | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -160,7 +161,7 @@ class FakeMessagesAPI:
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-api", daemon=True)
 
@@ -363,6 +364,13 @@ class FakeMessagesAPI:
                 return sum(len(p) for p in pieces) // 4 + 1
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A CLI killed or interrupted mid-request resets its connection: no error of the fake's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _split(text: str, size: int) -> list[str]:
