@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 import uuid
@@ -23,7 +24,7 @@ from typing import Any, Literal, Protocol
 import anyio
 
 from .diff import FILE_TOOLS
-from .render import TurnView
+from .render import FREEZE_AT, TurnView
 from .session import (
     AssistantMessage,
     BudgetExceededError,
@@ -107,17 +108,25 @@ class UpdatableDisplays:
     """The DisplaySink bookkeeping both notebook hosts share: one display id per bundle.
 
     Ids are fresh per cell run: an update replaces every output carrying its id, in any cell.
-    Subclasses only say how one bundle and one image are published.
+    Only displays whose bundle changed since they were last published are published again (a
+    frozen display's bundle is the same object each time, so most checks are one comparison),
+    and the final redraw's metadata rides on those. Subclasses only say how one bundle and one
+    image are published.
     """
 
     def __init__(self) -> None:
         self._display_ids: list[str] = []
+        self._shown: list[dict[str, str]] = []
 
     def update(self, bundles: list[dict[str, str]], metadata: dict[str, Any] | None = None) -> None:
         for index, bundle in enumerate(bundles):
             new = index == len(self._display_ids)
             if new:
                 self._display_ids.append(uuid.uuid4().hex)
+                self._shown.append(bundle)
+            elif bundle is self._shown[index] or bundle == self._shown[index]:
+                continue
+            self._shown[index] = bundle
             self.publish(bundle, self._display_ids[index], new=new, metadata=metadata)
 
     def finish(self, bundles: list[dict[str, str]], metadata: dict[str, Any]) -> None:
@@ -347,7 +356,7 @@ async def run_turn(
     drawn to its end under a shield before the cancellation goes on. Any failure becomes an error
     outcome with the partial answer kept on screen; nothing stays waiting for a click.
     """
-    display = TurnDisplay(TurnView(), sink, interval=interval)
+    display = TurnDisplay(TurnView(freeze_at=_freeze_at()), sink, interval=interval)
     view = display.view
     for note in notes:  # what happened to the conversation before this turn (continued, rewound)
         view.add_note(note)
@@ -456,6 +465,18 @@ async def run_turn(
     outcome = done(outcome)
     _end(display, session, restarts, outcome, responder)
     return outcome
+
+
+def _freeze_at() -> int | None:
+    """How much finished output the live display holds before it freezes (see ``TurnView``).
+
+    ``CLAUDE_KERNEL_FREEZE_AT`` is for measuring: a number of characters, or ``off`` for the
+    whole-turn redraws of earlier versions (the benchmark's "before").
+    """
+    setting = os.environ.get("CLAUDE_KERNEL_FREEZE_AT", "")
+    if setting == "off":
+        return None
+    return int(setting) if setting.isdigit() else FREEZE_AT
 
 
 @contextmanager

@@ -478,9 +478,9 @@ def test_unchanged_parts_are_not_rendered_again(monkeypatch: pytest.MonkeyPatch)
     calls: list[str] = []
     real = _html.markdown_html
 
-    def counting(text: str) -> str:
+    def counting(text: str, **options: Any) -> str:
         calls.append(text)
-        return real(text)
+        return real(text, **options)
 
     monkeypatch.setattr("claude_kernel.render.markdown_html", counting)
     view = TurnView()
