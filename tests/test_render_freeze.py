@@ -43,7 +43,10 @@ CORPUS = {
         "````\n```\nnested\n```\n````\n\n```\nnever closed\n\nstill code"
     ),
     "headings": "# One\ntext right under\n\nSetext\n======\n\n## Two ##\n\nSub\n---\n\n### Three\n\n---\n\n***\nend",
-    "quotes": "> quoted\nlazy line\n\n> second quote\n>\n> - list in quote\n\nafter\n\n    indented code\n\n    more code\n\nfin",
+    "quotes": (
+        "> quoted\nlazy line\n\n> second quote\n>\n> - list in quote\n\n"
+        "after\n\n    indented code\n\n    more code\n\nfin"
+    ),
     "references": (
         "See [the docs][docs] and [later].\n\n[docs]: https://docs.example/a\n\nMore about [docs].\n\n"
         "Filler paragraph.\n\n[later]: https://later.example/b 'Title'\n\nAnd [later] again, [unknown] not."
