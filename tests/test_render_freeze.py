@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from claude_kernel._html import markdown_blocks
+from claude_kernel._html import markdown_blocks, markdown_html
 from claude_kernel.render import TurnView
 from claude_kernel.session import Event
 from claude_kernel.turn import TurnDisplay, UpdatableDisplays
@@ -207,15 +207,12 @@ class _CountingDisplays(UpdatableDisplays):
 def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """120 KB streamed in 40-character deltas, redrawn every 50 deltas: bytes sent and Markdown rendered stay linear."""
     rendered: list[int] = []
-    from claude_kernel import render
-
-    real = render.markdown_html
 
     def counting(text: str, **options: Any) -> str:
         rendered.append(len(text))
-        return real(text, **options)
+        return markdown_html(text, **options)
 
-    monkeypatch.setattr(render, "markdown_html", counting)
+    monkeypatch.setattr("claude_kernel.render.markdown_html", counting)
     closed = "\n\n".join(CORPUS[name] for name in ("lists", "tables", "headings", "quotes", "mixed"))
     text = "\n\n".join([closed] * 40 + ["A paragraph of words. " * 5] * 400)
     clock = Clock()
