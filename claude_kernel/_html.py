@@ -19,6 +19,7 @@ form (HTML, ``text/plain``, the terminal printout) goes through it.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,11 +144,18 @@ class MarkdownBlocks:
     references: tuple[tuple[int, str, dict[str, Any]], ...]
 
 
+# Blocks that notebook stylesheets give no top margin: a piece that starts with one sits under the
+# piece before it at that piece's bottom margin, the gap the two blocks have inside one output
+# (where their margins collapse). Before a list or a heading, two outputs would show a wider gap;
+# after a heading, a narrower one (JupyterLab halves the margins of a first or last heading).
+_CUT_BEFORE = frozenset({"paragraph_open", "table_open", "fence", "code_block"})
+
+
 def markdown_blocks(text: str) -> MarkdownBlocks:
     """Safe cuts of ``text``, Markdown that may still grow at its end (a streaming answer).
 
-    A cut is the start of a top-level block (a paragraph, a whole list, a whole table, a whole
-    code fence...) that has a blank line before it and whose first line is complete: whatever is
+    A cut is the start of a top-level paragraph, table or code block (never inside a list, a
+    quote, a table or a fence) that has a blank line before it and whose first line is complete: whatever is
     appended later cannot join that line to the block before it (a lone ``2`` could still become
     ``2.``, the next item of a list above), and a block closed by a blank line stays closed. A
     block never contains a cut, and the last block is never cut off, as it may still grow.
@@ -162,14 +170,17 @@ def markdown_blocks(text: str) -> MarkdownBlocks:
     _MARKDOWN.block.parse(clean, _MARKDOWN, env, tokens)
     lines = clean.split("\n")
     starts = [0]
-    for line in text.split("\n")[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
-    tops = [token.map[0] for token in tokens if token.level == 0 and token.nesting >= 0 and token.map]
+    for raw_line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(raw_line) + 1)
+    # Top-level blocks, as (type, first line).
+    tops = [(t.type, t.map[0]) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
     cuts = tuple(
         starts[line]
-        for line in tops[1:]
-        # The block's first line ends with a newline (so line + 1 exists), the line before it is blank.
-        if line + 1 < len(lines) and not lines[line - 1].strip(" \t")
+        for (above, _), (kind, line) in itertools.pairwise(tops)
+        if kind in _CUT_BEFORE
+        and above != "heading_open"  # a heading ending its output gets a smaller bottom margin
+        and line + 1 < len(lines)  # the block's first line ends with a newline
+        and not lines[line - 1].strip(" \t")  # and the line before it is blank
     )
     references = tuple(
         (starts[definition["map"][0]], label, definition) for label, definition in env.get("references", {}).items()

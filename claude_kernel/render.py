@@ -206,6 +206,8 @@ class _Display:
 
     pieces: list[_Piece] = field(default_factory=list)
     frozen: dict[str, str] | None = None
+    #: It goes on where the display above froze (no panel between them): the two must show no seam.
+    continues: bool = False
 
 
 def tool_label(name: str) -> str:
@@ -214,7 +216,7 @@ def tool_label(name: str) -> str:
     return name
 
 
-def _tool_html(tool: _Tool) -> str:
+def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     """A tool call's card: the tool and its key input, the decision, the start of its result."""
     summary = tool_summary(tool.name, tool.input)
     lines = [
@@ -226,7 +228,8 @@ def _tool_html(tool: _Tool) -> str:
         mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
         result = tool.result or "(no output)"
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
-    return f'<div class="claude-tool" style="{_CARD}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
+    style = _CARD if top_margin else f"{_CARD}; margin-top: 0"
+    return f'<div class="claude-tool" style="{style}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
 
 
 class TurnView:
@@ -397,9 +400,9 @@ class TurnView:
 
         Rare by design; the display keeps its place and its id, only its bundle is made again.
         """
-        for display in self._displays:
+        for index, display in enumerate(self._displays):
             if display.frozen is not None and any(piece.part is part for piece in display.pieces):
-                display.frozen = self._bundle(display.pieces, last=False)
+                display.frozen = self._bundle(index)
 
     @staticmethod
     def _finished(piece: _Piece) -> bool:
@@ -427,17 +430,17 @@ class TurnView:
     def _freeze(self) -> None:
         if self._freeze_at is None:
             return
-        for display in self._displays[:-1]:  # above a cut: frozen once all of it is finished
+        for index, display in enumerate(self._displays[:-1]):  # above a cut: frozen once all of it is finished
             if display.frozen is None and all(self._finished(piece) for piece in display.pieces):
-                display.frozen = self._bundle(display.pieces, last=False)
+                display.frozen = self._bundle(index)
         last = self._displays[-1]
         done, rest = self._finished_prefix(last.pieces)
         if not done or sum(piece.size() for piece in done) < self._freeze_at:
             return
         grown = [piece.part for piece in done if isinstance(piece.part, _Prose) and self._commit_references(piece)]
         last.pieces = done
-        last.frozen = self._bundle(done, last=False)
-        self._displays.append(_Display(rest))
+        self._displays.append(_Display(rest, continues=True))
+        last.frozen = self._bundle(len(self._displays) - 2)
         for part in grown:  # a definition below a reference that is already frozen: draw it again
             self._thaw(part)
 
@@ -458,9 +461,16 @@ class TurnView:
         elapsed = self._clock() - self._started
         return f"● {elapsed:.0f} s · {self._activity}…"
 
-    def _html(self, pieces: list[_Piece], *, last: bool) -> str:
+    def _html(self, pieces: list[_Piece], *, last: bool, seam_above: bool, seam_below: bool) -> str:
+        """The display's HTML; at a seam between two displays, margins are set so the gap is the usual one.
+
+        Inside one output the margins of two blocks collapse into the larger; across two outputs
+        they add up. So a display going on from the one above starts without a top margin (a text
+        piece there starts with a block that has none, see ``markdown_blocks``), and the display
+        above it ends without the extra bottom margin JupyterLab gives an output's last element.
+        """
         chunks: list[str] = []
-        for piece in pieces:
+        for number, piece in enumerate(pieces):
             part = piece.part
             if isinstance(part, _Text):
                 if piece.source:
@@ -472,7 +482,7 @@ class TurnView:
                         f'<div style="{_MUTED}; {_CARD}">{piece.html()}</div></details>'
                     )
             elif isinstance(part, _Tool):
-                chunks.append(_tool_html(part))
+                chunks.append(_tool_html(part, top_margin=number > 0 or not seam_above))
             else:
                 icon = {"error": "✗", "cancelled": "■"}.get(part.kind, "•")
                 style = f' style="{_ERROR}"' if part.kind == "error" else ""
@@ -480,7 +490,8 @@ class TurnView:
         if last:
             status = escape(self.footer or self._status())
             chunks.append(f'<div class="claude-status" style="{_MUTED}; {_SMALL}; margin-top: 0.5em">{status}</div>')
-        return _ROOT + "\n".join(chunks) + "</div>" if chunks else ""
+        root = _ROOT.replace(">", ' style="margin-bottom: 0">') if seam_below else _ROOT
+        return root + "\n".join(chunks) + "</div>" if chunks else ""
 
     def _plain(self, pieces: list[_Piece], *, last: bool) -> str:
         chunks: list[str] = []
@@ -504,8 +515,13 @@ class TurnView:
             chunks.append(self.footer or self._status())
         return strip_controls("\n\n".join(chunks))
 
-    def _bundle(self, pieces: list[_Piece], *, last: bool) -> dict[str, str]:
-        return {"text/html": self._html(pieces, last=last), "text/plain": self._plain(pieces, last=last)}
+    def _bundle(self, index: int) -> dict[str, str]:
+        display, last = self._displays[index], index == len(self._displays) - 1
+        seam_below = not last and self._displays[index + 1].continues
+        return {
+            "text/html": self._html(display.pieces, last=last, seam_above=display.continues, seam_below=seam_below),
+            "text/plain": self._plain(display.pieces, last=last),
+        }
 
     def bundles(self) -> list[dict[str, str]]:
         """One ``text/html`` + ``text/plain`` bundle per display, in order; the last has the status.
@@ -514,8 +530,7 @@ class TurnView:
         which displays changed since it last sent them.
         """
         self._freeze()
-        last = len(self._displays) - 1
         return [
-            display.frozen if display.frozen is not None else self._bundle(display.pieces, last=index == last)
+            display.frozen if display.frozen is not None else self._bundle(index)
             for index, display in enumerate(self._displays)
         ]

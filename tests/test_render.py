@@ -333,7 +333,7 @@ def test_whole_turn_is_inert(payload: str) -> None:
         assert set(bundle) == {"text/html", "text/plain"}
         audit(bundle["text/html"], fragment=False)
         assert not CONTROL.search(bundle["text/plain"])
-        assert bundle["text/html"].startswith('<div class="claude-turn mathjax_ignore tex2jax_ignore">')
+        assert bundle["text/html"].startswith('<div class="claude-turn mathjax_ignore tex2jax_ignore"')
 
 
 @pytest.mark.parametrize(

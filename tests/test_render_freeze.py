@@ -42,7 +42,10 @@ CORPUS = {
         "```python\ndef f():\n\n    return 1\n```\n\nBetween.\n\n~~~\nunclosed ~~~ inside\n\n```\n~~~\n\n"
         "````\n```\nnested\n```\n````\n\n```\nnever closed\n\nstill code"
     ),
-    "headings": "# One\ntext right under\n\nSetext\n======\n\n## Two ##\n\nSub\n---\n\n### Three\n\n---\n\n***\nend",
+    "headings": (
+        "# One\ntext right under\n\nSetext\n======\n\n## Two ##\n\nSub\n---\n\n### Three\n\n---\n\n***\nend\n\n"
+        "A paragraph.\n\nAnother."
+    ),
     "quotes": (
         "> quoted\nlazy line\n\n> second quote\n>\n> - list in quote\n\n"
         "after\n\n    indented code\n\n    more code\n\nfin"
@@ -133,7 +136,9 @@ def test_a_frozen_answer_shows_what_the_whole_answer_shows(name: str, seed: int)
 def test_cuts_are_block_starts_after_a_blank_line_with_a_complete_first_line() -> None:
     text = "para\n\n- a\n- b\n\ntext\nright after\n\n```\nx\n\ny\n```\n\n2"
     cuts = markdown_blocks(text).cuts
-    assert [text[cut:].split("\n", 1)[0] for cut in cuts] == ["- a", "text", "```"]
+    # Not before a list (or a heading, a quote, a rule): those have a top margin that would not collapse.
+    assert [text[cut:].split("\n", 1)[0] for cut in cuts] == ["text", "```"]
+    assert markdown_blocks("# Title\n\npara\n\nnext\n").cuts == (15,)  # not after a heading either
     assert markdown_blocks("1. a\n\n2").cuts == ()  # "2" may yet become "2.", the list's next item
     assert markdown_blocks("a\r\rb\n\nc\n").cuts == ()
 
