@@ -288,9 +288,12 @@ def sigint_sets(event: anyio.Event) -> Iterator[None]:
 class TurnDisplay:
     """What a turn has shown, and when to show it again.
 
-    Redraws are throttled to one per ``interval`` seconds (a long answer must not cost thousands
-    of full re-renders); :meth:`flush` with ``force`` always sends. Tool images are sent once each,
-    as they arrive. Kept apart from the session so the throttle and the cut can be tested alone.
+    Redraws are throttled: the next comes ``interval`` seconds after the last one ended, or as
+    long after as the last one took, if that was longer. So redrawing never takes more than half
+    the time, however slow it gets (a huge code block is re-rendered whole while it streams), and
+    the turn's events are read in between. :meth:`flush` with ``force`` always sends. Tool images
+    are sent once each, as they arrive. Kept apart from the session so the throttle and the cut
+    can be tested alone.
     """
 
     def __init__(
@@ -300,7 +303,7 @@ class TurnDisplay:
         self._sink = sink
         self._interval = interval
         self._clock = clock
-        self._last_sent = float("-inf")
+        self._next_redraw = float("-inf")
         self._dirty = True
         self._images_sent = 0
 
@@ -308,10 +311,11 @@ class TurnDisplay:
         self._dirty = True
 
     def flush(self, *, force: bool = False) -> None:
-        now = self._clock()
-        if force or (self._dirty and now - self._last_sent >= self._interval):
+        start = self._clock()
+        if force or (self._dirty and start >= self._next_redraw):
             self._sink.update(self.view.bundles())
-            self._last_sent, self._dirty = now, False
+            end = self._clock()
+            self._next_redraw, self._dirty = end + max(self._interval, end - start), False
         self._send_images()
 
     def before_panel(self, tool_use_id: str, note: str, *, panel_below: bool) -> None:

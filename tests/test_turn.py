@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -185,3 +186,24 @@ def test_only_changed_displays_are_published_again() -> None:
         ("d", True, None),
         ("d.", False, {"k": 1}),
     ]
+
+
+def test_a_slow_redraw_waits_as_long_as_it_took() -> None:
+    """Redrawing never takes more than half the time: between two redraws the turn's events are read."""
+    clock = Clock()
+    starts: list[float] = []
+
+    class SlowSink(RecordingSink):
+        def update(self, bundles: list[dict[str, str]]) -> None:
+            starts.append(clock.now)
+            clock.now += 2.0  # rendering and sending a huge block
+
+    display = TurnDisplay(TurnView(clock=clock), SlowSink(), interval=0.25, clock=clock)
+    display.flush(force=True)
+    for _ in range(100):
+        clock.now += 0.1
+        display.view.apply(delta("x"))
+        display.changed()
+        display.flush()
+    assert len(starts) > 3
+    assert all(later - earlier >= 4.0 - 1e-9 for earlier, later in itertools.pairwise(starts))
