@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import time
 
-from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
+from claude_kernel.testing.fake_api import FakeMessagesAPI
 from claude_kernel.testing.long_answer import long_answer
 
 from .common import Check, Measure, Row, percentile, spread
+from .kernel_rows import paced
 
 # Resolves window.__selected with the milliseconds from the next mousedown to the frame after
 # ``cell`` became the active cell.
@@ -54,7 +55,7 @@ def responsiveness(api: FakeMessagesAPI, env: dict[str, str], *, answer_size: in
             page.set_default_timeout(60_000)
             name = server.create_notebook("bench.ipynb", "claude", ["Write the long report", "Another cell", "A third"])
             notebook = Notebook(page, server, name)
-            api.enqueue(Reply.text(long_answer(answer_size), chunk=32))
+            api.enqueue(paced(long_answer(answer_size)))
             started = time.perf_counter()
             first = notebook.run_existing(0)
             expect(first.locator(".claude-text").first).to_be_visible()
