@@ -19,8 +19,11 @@ form (HTML, ``text/plain``, the terminal printout) goes through it.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -28,7 +31,7 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-__all__ = ["escape", "inline_html", "markdown_html", "safe_url", "strip_controls"]
+__all__ = ["MarkdownBlocks", "escape", "inline_html", "markdown_blocks", "markdown_html", "safe_url", "strip_controls"]
 
 _CONTROLS = re.compile(
     # CSI (cursor moves, colours, erasing), 7-bit or 8-bit introducer.
@@ -118,9 +121,71 @@ def _clean(rendered: str) -> str:
     return str(_CLEANER.clean(rendered)).replace("<pre>", _PRE)
 
 
-def markdown_html(text: str) -> str:
-    """Untrusted Markdown (an answer, thinking) as sanitized, self-contained HTML."""
-    return _clean(_MARKDOWN.render(strip_controls(text)))
+def markdown_html(text: str, *, references: dict[str, Any] | None = None) -> str:
+    """Untrusted Markdown (an answer, thinking) as sanitized, self-contained HTML.
+
+    ``references`` are link reference definitions (``[label]: url``) from the other pieces of a
+    text rendered piece by piece (see :func:`markdown_blocks`); the only thing one block of
+    Markdown takes from another. The dictionary is not changed.
+    """
+    env = {"references": dict(references)} if references else {}
+    return _clean(_MARKDOWN.render(strip_controls(text), env))
+
+
+@dataclass(frozen=True)
+class MarkdownBlocks:
+    """Where a growing Markdown text may be cut so that its pieces, rendered one by one, render as the whole.
+
+    ``cuts`` are offsets into the text, in order; ``references`` the link reference definitions
+    as ``(offset of their line, label, definition)``, to pass to the pieces after (or before) them.
+    """
+
+    cuts: tuple[int, ...]
+    references: tuple[tuple[int, str, dict[str, Any]], ...]
+
+
+# Blocks that notebook stylesheets give no top margin: a piece that starts with one sits under the
+# piece before it at that piece's bottom margin, the gap the two blocks have inside one output
+# (where their margins collapse). Before a list or a heading, two outputs would show a wider gap;
+# after a heading, a narrower one (JupyterLab halves the margins of a first or last heading).
+_CUT_BEFORE = frozenset({"paragraph_open", "table_open", "fence", "code_block"})
+
+
+def markdown_blocks(text: str) -> MarkdownBlocks:
+    """Safe cuts of ``text``, Markdown that may still grow at its end (a streaming answer).
+
+    A cut is the start of a top-level paragraph, table or code block (never inside a list, a
+    quote, a table or a fence) that has a blank line before it and whose first line is complete: whatever is
+    appended later cannot join that line to the block before it (a lone ``2`` could still become
+    ``2.``, the next item of a list above), and a block closed by a blank line stays closed. A
+    block never contains a cut, and the last block is never cut off, as it may still grow.
+    Terminal controls are removed as for rendering, which keeps the lines where they are; with a
+    lone carriage return (which :func:`strip_controls` makes a line break) there are no cuts.
+    """
+    clean = strip_controls(text)
+    if clean.count("\n") != text.count("\n"):
+        return MarkdownBlocks((), ())
+    tokens: list[Token] = []
+    env: dict[str, Any] = {}
+    _MARKDOWN.block.parse(clean, _MARKDOWN, env, tokens)
+    lines = clean.split("\n")
+    starts = [0]
+    for raw_line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(raw_line) + 1)
+    # Top-level blocks, as (type, first line).
+    tops = [(t.type, t.map[0]) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    cuts = tuple(
+        starts[line]
+        for (above, _), (kind, line) in itertools.pairwise(tops)
+        if kind in _CUT_BEFORE
+        and above != "heading_open"  # a heading ending its output gets a smaller bottom margin
+        and line + 1 < len(lines)  # the block's first line ends with a newline
+        and not lines[line - 1].strip(" \t")  # and the line before it is blank
+    )
+    references = tuple(
+        (starts[definition["map"][0]], label, definition) for label, definition in env.get("references", {}).items()
+    )
+    return MarkdownBlocks(cuts, references)
 
 
 def inline_html(text: str) -> str:

@@ -21,7 +21,6 @@ markup wraps the pieces. The whole display carries MathJax's ignore classes: ``$
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import re
@@ -29,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import escape, inline_html, markdown_html, strip_controls
+from ._html import escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
@@ -46,7 +45,7 @@ from .session import (
     UserMessage,
 )
 
-__all__ = ["TurnView", "tool_label", "tool_summary"]
+__all__ = ["FREEZE_AT", "TurnView", "tool_label", "tool_summary"]
 
 log = logging.getLogger("claude_kernel.render")
 
@@ -61,6 +60,10 @@ _CARD = "border-left: 3px solid var(--jp-border-color2); padding: 0.1em 0 0.1em 
 _SMALL = "font-size: var(--jp-content-font-size0, 0.85em)"
 _IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*")
+# Characters of finished output the live display holds before they freeze into a display of their
+# own: enough that a long answer is dozens of outputs rather than thousands, little enough that a
+# redraw stays cheap.
+FREEZE_AT = 2000
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -131,18 +134,16 @@ def images_in(content: str | list[dict[str, Any]]) -> list[tuple[str, str]]:
     return found
 
 
-@dataclass
+@dataclass(eq=False)
 class _Prose:
-    """Model text (answer or thinking), with its HTML kept until the text changes."""
+    """Model text (answer or thinking)."""
 
     text: str = ""
     message_id: str = ""
-    _rendered: tuple[str, str] = field(default=("", ""), repr=False, compare=False)  # (from what, HTML)
-
-    def html(self) -> str:
-        if self._rendered[0] != self.text:
-            self._rendered = (self.text, markdown_html(self.text))
-        return self._rendered[1]
+    #: Still streaming: more deltas (or the block's full copy, or a retry's reset) may change it.
+    streaming: bool = False
+    #: Link reference definitions of the pieces of this text already frozen (see ``_Piece``).
+    references: dict[str, Any] = field(default_factory=dict)
 
 
 class _Text(_Prose):
@@ -153,7 +154,7 @@ class _Thinking(_Prose):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class _Tool:
     tool_use_id: str
     name: str
@@ -165,7 +166,7 @@ class _Tool:
     change: Change | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Note:
     text: str
     kind: str  # "info", "error" or "cancelled"
@@ -174,13 +175,54 @@ class _Note:
 _Part = _Text | _Thinking | _Tool | _Note
 
 
+@dataclass(eq=False)
+class _Piece:
+    """What one display shows of a part: all of it, or, of a long answer, a run of whole blocks."""
+
+    part: _Part
+    start: int = 0
+    end: int | None = None  # None: to the part's end
+    _rendered: tuple[object, str] = field(default=(None, ""), repr=False)  # (from what, HTML)
+
+    @property
+    def source(self) -> str:
+        assert isinstance(self.part, _Prose)
+        return self.part.text[self.start : self.end]
+
+    def html(self) -> str:
+        """The prose's HTML, kept until its text (or the definitions it may refer to) change."""
+        assert isinstance(self.part, _Prose)
+        key = (self.source, len(self.part.references))
+        if self._rendered[0] != key:
+            self._rendered = (key, markdown_html(key[0], references=self.part.references))
+        return self._rendered[1]
+
+    def size(self) -> int:
+        """Roughly what the piece costs to send, in characters."""
+        if isinstance(self.part, _Prose):
+            return len(self.source)
+        if isinstance(self.part, _Tool):
+            return 200 + len(self.part.result or "")
+        return 50 + len(self.part.text)
+
+
+@dataclass(eq=False)
+class _Display:
+    """One display of the turn: its pieces, and its bundle once nothing in it can change."""
+
+    pieces: list[_Piece] = field(default_factory=list)
+    frozen: dict[str, str] | None = None
+    #: It goes on where the display above froze (no panel between them): the two must show no seam.
+    continues: bool = False
+
+
 def tool_label(name: str) -> str:
     if name.startswith("mcp__"):
         return name.split("__", 2)[-1]
     return name
 
 
-def _tool_html(tool: _Tool) -> str:
+def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     """A tool call's card: the tool and its key input, the decision, the start of its result."""
     summary = tool_summary(tool.name, tool.input)
     lines = [
@@ -194,7 +236,8 @@ def _tool_html(tool: _Tool) -> str:
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
     if tool.change is not None:
         lines.append(card_html(tool.change))
-    return f'<div class="claude-tool" style="{_CARD}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
+    style = _CARD if top_margin else f"{_CARD}; margin-top: 0"
+    return f'<div class="claude-tool" style="{style}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
 
 
 def _applied_change(tool: _Tool, reported: Any) -> Change | None:
@@ -212,11 +255,23 @@ def _applied_change(tool: _Tool, reported: Any) -> Change | None:
 
 
 class TurnView:
-    """The display model of one turn."""
+    """The display model of one turn.
 
-    def __init__(self, *, clock: Any = time.monotonic) -> None:
+    The turn is shown as a list of displays, each a ``text/html`` + ``text/plain`` bundle that a
+    host shows and replaces by id. What is finished freezes: once the last display holds at least
+    ``freeze_at`` characters of finished output (tool cards with their result, notes, complete
+    messages, and the completed top-level blocks of an answer still streaming, see
+    :func:`markdown_blocks`), it keeps exactly that, for good, and a new last display carries on
+    with the live rest and the status line. So each redraw costs about the size of the live
+    tail, however long the answer: only changed displays need sending again, and a frozen one's
+    bundle is never rendered again. ``freeze_at=None`` keeps one display per cut, redrawn whole
+    (the behaviour before freezing, kept to measure it).
+    """
+
+    def __init__(self, *, clock: Any = time.monotonic, freeze_at: int | None = FREEZE_AT) -> None:
         self._clock = clock
         self._started = clock()
+        self._freeze_at = freeze_at
         self._parts: list[_Part] = []
         self._tools: dict[str, _Tool] = {}
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
@@ -228,11 +283,15 @@ class TurnView:
         self.result: Result | None = None
         self.images: list[tuple[str, str]] = []
         self.footer = ""
-        # Part indexes where a new display starts: a widget sits between two displays, under the
-        # tool card it belongs to, while the answer goes on streaming below it.
-        self._cuts: list[int] = []
+        # New parts go into the last display. A cut starts a new one: a widget sits between two
+        # displays, under the tool card it belongs to, while the answer goes on below it.
+        self._displays: list[_Display] = [_Display()]
 
     # -- feeding ----------------------------------------------------------------------------
+
+    def _add(self, part: _Part) -> None:
+        self._parts.append(part)
+        self._displays[-1].pieces.append(_Piece(part))
 
     def apply(self, event: Event) -> bool:
         """Take one event; True when the display changed."""
@@ -240,9 +299,10 @@ class TurnView:
             key = (event.message_id, event.index)
             part = self._streamed.get(key)
             if part is None:
-                part = (_Text if isinstance(event, TextDelta) else _Thinking)(message_id=event.message_id)
+                kind = _Text if isinstance(event, TextDelta) else _Thinking
+                part = kind(message_id=event.message_id, streaming=event.message_id not in self._complete)
                 self._streamed[key] = part
-                self._parts.append(part)
+                self._add(part)
             part.text += event.text if isinstance(event, TextDelta) else event.thinking
             self._activity = "writing" if isinstance(event, TextDelta) else "thinking"
             return True
@@ -254,6 +314,9 @@ class TurnView:
             return False
         if isinstance(event, StreamEvent) and event.event_type == "message_delta":
             self._complete.add(event.message_id)  # its stop reason came: the whole message arrived
+            for (message_id, _), part in self._streamed.items():
+                if message_id == event.message_id:
+                    part.streaming = False
             return False
         if isinstance(event, SystemMessage) and event.subtype == "api_retry":
             return self._discard_broken_messages()
@@ -278,7 +341,7 @@ class TurnView:
             elif isinstance(block, ToolUseBlock) and block.id not in self._tools:
                 tool = _Tool(block.id, block.name, dict(block.input))
                 self._tools[block.id] = tool
-                self._parts.append(tool)
+                self._add(tool)
                 self._activity = f"running {tool_label(block.name)}"
                 changed = True
         return changed
@@ -291,15 +354,18 @@ class TurnView:
             return False
         for (streamed_id, _), part in self._streamed.items():
             if streamed_id == message_id and isinstance(part, kind) and body.startswith(part.text):
-                part.text = body  # the authoritative copy
+                if body != part.text:
+                    part.text = body  # the authoritative copy
+                    self._thaw(part)
                 return False
-        self._parts.append(kind(body, message_id))
+        self._add(kind(body, message_id))
         return True
 
     def _discard_broken_messages(self) -> bool:
         """The CLI retries a request whose stream broke: what that stream showed comes again, in full.
 
-        The broken message's text is emptied rather than removed, so the display cuts stay put.
+        The broken message's text is emptied rather than removed, so the displays stay put (a
+        frozen one that showed some of it is drawn again, without it).
         """
         self._activity = "retrying"
         changed = False
@@ -307,6 +373,8 @@ class TurnView:
             if message_id not in self._complete:
                 changed |= bool(part.text)
                 part.text = ""
+                part.streaming = False
+                self._thaw(part)
                 del self._streamed[message_id, index]
         return changed
 
@@ -319,23 +387,25 @@ class TurnView:
                 tool.is_error = block.is_error
                 if not block.is_error and tool.name in FILE_TOOLS:
                     tool.change = _applied_change(tool, event.tool_use_result)
+                self._thaw(tool)
                 self.images += images_in(block.content)
                 self._activity = "waiting for the model"
                 changed = True
         return changed
 
     def add_note(self, text: str, kind: str = "info") -> None:
-        self._parts.append(_Note(text, kind))
+        self._add(_Note(text, kind))
 
     def set_tool_note(self, tool_use_id: str, note: str) -> None:
         """A line under a tool's card: "allowed", "denied: ...", "waiting for your answer"."""
         tool = self._tools.get(tool_use_id)
-        if tool is not None:
+        if tool is not None and tool.note != note:
             tool.note = note
+            self._thaw(tool)
 
     def cut(self) -> None:
         """Start a new display here; what comes next renders below whatever the host shows now."""
-        self._cuts.append(len(self._parts))
+        self._displays.append(_Display())
 
     def finish(self, footer: str) -> None:
         self.footer = footer
@@ -347,26 +417,96 @@ class TurnView:
             return strip_controls(self.result.text)
         return strip_controls("\n\n".join(p.text for p in self._parts if isinstance(p, _Text) and p.text))
 
+    # -- freezing ---------------------------------------------------------------------------
+
+    def _thaw(self, part: object) -> None:
+        """A part changed after all (a retry, a late note): redraw the frozen displays showing it.
+
+        Rare by design; the display keeps its place and its id, only its bundle is made again.
+        """
+        for index, display in enumerate(self._displays):
+            if display.frozen is not None and any(piece.part is part for piece in display.pieces):
+                display.frozen = self._bundle(index)
+
+    @staticmethod
+    def _finished(piece: _Piece) -> bool:
+        part = piece.part
+        if isinstance(part, _Prose):
+            return not part.streaming
+        return part.result is not None if isinstance(part, _Tool) else True
+
+    def _finished_prefix(self, pieces: list[_Piece]) -> tuple[list[_Piece], list[_Piece]]:
+        """``pieces`` as (what can freeze, what stays live); an answer streaming splits between its blocks."""
+        for index, piece in enumerate(pieces):
+            if self._finished(piece):
+                continue
+            done, rest = pieces[:index], pieces[index:]
+            part = piece.part
+            if isinstance(part, _Text):
+                blocks = markdown_blocks(piece.source)
+                if blocks.cuts:
+                    end = piece.start + blocks.cuts[-1]
+                    done = [*done, _Piece(part, piece.start, end)]
+                    rest = [_Piece(part, end), *pieces[index + 1 :]]
+            return done, rest
+        return pieces, []
+
+    def _freeze(self) -> None:
+        if self._freeze_at is None:
+            return
+        for index, display in enumerate(self._displays[:-1]):  # above a cut: frozen once all of it is finished
+            if display.frozen is None and all(self._finished(piece) for piece in display.pieces):
+                display.frozen = self._bundle(index)
+        last = self._displays[-1]
+        done, rest = self._finished_prefix(last.pieces)
+        if not done or sum(piece.size() for piece in done) < self._freeze_at:
+            return
+        grown = [piece.part for piece in done if isinstance(piece.part, _Prose) and self._commit_references(piece)]
+        last.pieces = done
+        self._displays.append(_Display(rest, continues=True))
+        last.frozen = self._bundle(len(self._displays) - 2)
+        for part in grown:  # a definition below a reference that is already frozen: draw it again
+            self._thaw(part)
+
+    @staticmethod
+    def _commit_references(piece: _Piece) -> bool:
+        """Keep the link definitions of a finished piece of a split answer; True if there were new ones."""
+        part = piece.part
+        if not isinstance(part, _Text) or (piece.start == 0 and piece.end is None):
+            return False  # the whole text in one piece: rendered at once, its references with it
+        known = len(part.references)
+        for _, label, definition in markdown_blocks(piece.source).references:
+            part.references.setdefault(label, definition)
+        return len(part.references) > known
+
     # -- rendering --------------------------------------------------------------------------
 
     def _status(self) -> str:
         elapsed = self._clock() - self._started
         return f"● {elapsed:.0f} s · {self._activity}…"
 
-    def _html(self, parts: list[_Part], *, last: bool) -> str:
+    def _html(self, pieces: list[_Piece], *, last: bool, seam_above: bool, seam_below: bool) -> str:
+        """The display's HTML; at a seam between two displays, margins are set so the gap is the usual one.
+
+        Inside one output the margins of two blocks collapse into the larger; across two outputs
+        they add up. So a display going on from the one above starts without a top margin (a text
+        piece there starts with a block that has none, see ``markdown_blocks``), and the display
+        above it ends without the extra bottom margin JupyterLab gives an output's last element.
+        """
         chunks: list[str] = []
-        for part in parts:
+        for number, piece in enumerate(pieces):
+            part = piece.part
             if isinstance(part, _Text):
-                if part.text:
-                    chunks.append(f'<div class="claude-text">{part.html()}</div>')
+                if piece.source:
+                    chunks.append(f'<div class="claude-text">{piece.html()}</div>')
             elif isinstance(part, _Thinking):
                 if part.text:
                     chunks.append(
                         f'<details class="claude-thinking"><summary style="{_MUTED}">Thinking</summary>'
-                        f'<div style="{_MUTED}; {_CARD}">{part.html()}</div></details>'
+                        f'<div style="{_MUTED}; {_CARD}">{piece.html()}</div></details>'
                     )
             elif isinstance(part, _Tool):
-                chunks.append(_tool_html(part))
+                chunks.append(_tool_html(part, top_margin=number > 0 or not seam_above))
             else:
                 icon = {"error": "✗", "cancelled": "■"}.get(part.kind, "•")
                 style = f' style="{_ERROR}"' if part.kind == "error" else ""
@@ -374,13 +514,16 @@ class TurnView:
         if last:
             status = escape(self.footer or self._status())
             chunks.append(f'<div class="claude-status" style="{_MUTED}; {_SMALL}; margin-top: 0.5em">{status}</div>')
-        return _ROOT + "\n".join(chunks) + "</div>" if chunks else ""
+        root = _ROOT.replace(">", ' style="margin-bottom: 0">') if seam_below else _ROOT
+        return root + "\n".join(chunks) + "</div>" if chunks else ""
 
-    def _plain(self, parts: list[_Part], *, last: bool) -> str:
+    def _plain(self, pieces: list[_Piece], *, last: bool) -> str:
         chunks: list[str] = []
-        for part in parts:
-            if isinstance(part, _Text) and part.text:
-                chunks.append(part.text)
+        for piece in pieces:
+            part = piece.part
+            if isinstance(part, _Text) and piece.source:
+                # A piece that ends where the next display goes on ends with the blank line between them.
+                chunks.append(piece.source if piece.end is None else piece.source.rstrip("\n"))
             elif isinstance(part, _Thinking) and part.text:
                 chunks.append("[thinking] " + _shorten(part.text, 200))
             elif isinstance(part, _Tool):
@@ -398,14 +541,22 @@ class TurnView:
             chunks.append(self.footer or self._status())
         return strip_controls("\n\n".join(chunks))
 
+    def _bundle(self, index: int) -> dict[str, str]:
+        display, last = self._displays[index], index == len(self._displays) - 1
+        seam_below = not last and self._displays[index + 1].continues
+        return {
+            "text/html": self._html(display.pieces, last=last, seam_above=display.continues, seam_below=seam_below),
+            "text/plain": self._plain(display.pieces, last=last),
+        }
+
     def bundles(self) -> list[dict[str, str]]:
-        """One ``text/html`` + ``text/plain`` bundle per display, in order; the last has the status."""
-        bounds = [0, *self._cuts, len(self._parts)]
-        segments = [self._parts[start:end] for start, end in itertools.pairwise(bounds)]
+        """One ``text/html`` + ``text/plain`` bundle per display, in order; the last has the status.
+
+        A frozen display's bundle is the same object every time, so a host can tell cheaply
+        which displays changed since it last sent them.
+        """
+        self._freeze()
         return [
-            {
-                "text/html": self._html(parts, last=i == len(segments) - 1),
-                "text/plain": self._plain(parts, last=i == len(segments) - 1),
-            }
-            for i, parts in enumerate(segments)
+            display.frozen if display.frozen is not None else self._bundle(index)
+            for index, display in enumerate(self._displays)
         ]

@@ -25,7 +25,7 @@ import anyio
 
 from ._html import strip_controls
 from .diff import FILE_TOOLS
-from .render import TurnView
+from .render import FREEZE_AT, TurnView
 from .session import (
     AssistantMessage,
     BudgetExceededError,
@@ -109,17 +109,25 @@ class UpdatableDisplays:
     """The DisplaySink bookkeeping both notebook hosts share: one display id per bundle.
 
     Ids are fresh per cell run: an update replaces every output carrying its id, in any cell.
-    Subclasses only say how one bundle and one image are published.
+    Only displays whose bundle changed since they were last published are published again (a
+    frozen display's bundle is the same object each time, so most checks are one comparison),
+    and the final redraw's metadata rides on those. Subclasses only say how one bundle and one
+    image are published.
     """
 
     def __init__(self) -> None:
         self._display_ids: list[str] = []
+        self._shown: list[dict[str, str]] = []
 
     def update(self, bundles: list[dict[str, str]], metadata: dict[str, Any] | None = None) -> None:
         for index, bundle in enumerate(bundles):
             new = index == len(self._display_ids)
             if new:
                 self._display_ids.append(uuid.uuid4().hex)
+                self._shown.append(bundle)
+            elif bundle is self._shown[index] or bundle == self._shown[index]:
+                continue
+            self._shown[index] = bundle
             self.publish(bundle, self._display_ids[index], new=new, metadata=metadata)
 
     def finish(self, bundles: list[dict[str, str]], metadata: dict[str, Any]) -> None:
@@ -290,9 +298,12 @@ def sigint_sets(event: anyio.Event) -> Iterator[None]:
 class TurnDisplay:
     """What a turn has shown, and when to show it again.
 
-    Redraws are throttled to one per ``interval`` seconds (a long answer must not cost thousands
-    of full re-renders); :meth:`flush` with ``force`` always sends. Tool images are sent once each,
-    as they arrive. Kept apart from the session so the throttle and the cut can be tested alone.
+    Redraws are throttled: the next comes ``interval`` seconds after the last one ended, or as
+    long after as the last one took, if that was longer. So redrawing never takes more than half
+    the time, however slow it gets (a huge code block is re-rendered whole while it streams), and
+    the turn's events are read in between. :meth:`flush` with ``force`` always sends. Tool images
+    are sent once each, as they arrive. Kept apart from the session so the throttle and the cut
+    can be tested alone.
     """
 
     def __init__(
@@ -302,7 +313,7 @@ class TurnDisplay:
         self._sink = sink
         self._interval = interval
         self._clock = clock
-        self._last_sent = float("-inf")
+        self._next_redraw = float("-inf")
         self._dirty = True
         self._images_sent = 0
 
@@ -310,10 +321,11 @@ class TurnDisplay:
         self._dirty = True
 
     def flush(self, *, force: bool = False) -> None:
-        now = self._clock()
-        if force or (self._dirty and now - self._last_sent >= self._interval):
+        start = self._clock()
+        if force or (self._dirty and start >= self._next_redraw):
             self._sink.update(self.view.bundles())
-            self._last_sent, self._dirty = now, False
+            end = self._clock()
+            self._next_redraw, self._dirty = end + max(self._interval, end - start), False
         self._send_images()
 
     def before_panel(self, tool_use_id: str, note: str, *, panel_below: bool) -> None:
@@ -358,7 +370,7 @@ async def run_turn(
     drawn to its end under a shield before the cancellation goes on. Any failure becomes an error
     outcome with the partial answer kept on screen; nothing stays waiting for a click.
     """
-    display = TurnDisplay(TurnView(), sink, interval=interval)
+    display = TurnDisplay(TurnView(freeze_at=_freeze_at()), sink, interval=interval)
     view = display.view
     for note in notes:  # what happened to the conversation before this turn (continued, rewound)
         view.add_note(note)
@@ -469,6 +481,18 @@ async def run_turn(
     outcome = done(outcome)
     _end(display, session, restarts, outcome, responder)
     return outcome
+
+
+def _freeze_at() -> int | None:
+    """How much finished output the live display holds before it freezes (see ``TurnView``).
+
+    ``CLAUDE_KERNEL_FREEZE_AT`` is for measuring: a number of characters, or ``off`` for the
+    whole-turn redraws of earlier versions (the benchmark's "before").
+    """
+    setting = os.environ.get("CLAUDE_KERNEL_FREEZE_AT", "")
+    if setting == "off":
+        return None
+    return int(setting) if setting.isdigit() else FREEZE_AT
 
 
 @contextmanager

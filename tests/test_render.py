@@ -333,7 +333,7 @@ def test_whole_turn_is_inert(payload: str) -> None:
         assert set(bundle) == {"text/html", "text/plain"}
         audit(bundle["text/html"], fragment=False)
         assert not CONTROL.search(bundle["text/plain"])
-        assert bundle["text/html"].startswith('<div class="claude-turn mathjax_ignore tex2jax_ignore">')
+        assert bundle["text/html"].startswith('<div class="claude-turn mathjax_ignore tex2jax_ignore"')
 
 
 @pytest.mark.parametrize(
@@ -478,9 +478,9 @@ def test_unchanged_parts_are_not_rendered_again(monkeypatch: pytest.MonkeyPatch)
     calls: list[str] = []
     real = _html.markdown_html
 
-    def counting(text: str) -> str:
+    def counting(text: str, **options: Any) -> str:
         calls.append(text)
-        return real(text)
+        return real(text, **options)
 
     monkeypatch.setattr("claude_kernel.render.markdown_html", counting)
     view = TurnView()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from claude_kernel.render import TurnView
 from claude_kernel.session import Result, TextDelta
 from claude_kernel.session._events import parse_message
-from claude_kernel.turn import TurnDisplay, error_hint
+from claude_kernel.turn import TurnDisplay, UpdatableDisplays, error_hint
 
 
 class RecordingSink:
@@ -128,3 +129,81 @@ def test_error_hints(fields: dict[str, Any], hint: str | None) -> None:
         assert message == fields["result"]
     else:
         assert hint in message
+
+
+def test_the_cut_before_a_panel_keeps_working_with_frozen_displays() -> None:
+    """A long answer froze into several displays; the panel still lands under its card, the answer below it."""
+    clock = Clock()
+    sink = RecordingSink()
+    display = TurnDisplay(TurnView(clock=clock, freeze_at=1), sink, interval=0.25, clock=clock)
+    for n in range(6):
+        clock.now += 1
+        display.view.apply(delta(f"Paragraph {n}.\n\n"))
+        display.changed()
+        display.flush()
+    display.view.apply(TextDelta(message_id="m1", index=0, text="Let me run it."))
+    display.view.apply(
+        parse_message({"type": "stream_event", "api_message_id": "m1", "event": {"type": "message_delta"}})
+    )
+    display.view.apply(bash_call())
+    display.flush(force=True)
+    before = len(sink.updates[-1])
+    assert before > 2  # frozen displays, then the live one
+    display.before_panel("t1", "waiting for your approval below", panel_below=True)
+    above = sink.updates[-1]
+    assert len(above) == before and "waiting for your approval" in above[-1]["text/plain"]
+    assert not any("●" in bundle["text/plain"] for bundle in above)
+    display.view.apply(TextDelta(message_id="m2", index=0, text="Done."))
+    display.changed()
+    clock.now += 1
+    display.flush()
+    after = sink.updates[-1]
+    assert len(after) == before + 1 and after[:-1] == above
+    assert after[-1]["text/plain"].startswith("Done.") and "●" in after[-1]["text/plain"]
+
+
+def test_only_changed_displays_are_published_again() -> None:
+    class Published(UpdatableDisplays):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent: list[tuple[str, bool, dict[str, Any] | None]] = []
+
+        def publish(
+            self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+        ) -> None:
+            self.sent.append((bundle["text/plain"], new, metadata))
+
+    sink = Published()
+    frozen = {"text/html": "<p>a</p>", "text/plain": "a"}
+    sink.update([frozen, {"text/html": "", "text/plain": "b"}])
+    sink.update([frozen, {"text/html": "", "text/plain": "b"}])  # nothing changed
+    sink.update([dict(frozen), {"text/html": "", "text/plain": "bc"}, {"text/html": "", "text/plain": "d"}])
+    sink.finish([frozen, {"text/html": "", "text/plain": "bc"}, {"text/html": "", "text/plain": "d."}], {"k": 1})
+    assert sink.sent == [
+        ("a", True, None),
+        ("b", True, None),
+        ("bc", False, None),
+        ("d", True, None),
+        ("d.", False, {"k": 1}),
+    ]
+
+
+def test_a_slow_redraw_waits_as_long_as_it_took() -> None:
+    """Redrawing never takes more than half the time: between two redraws the turn's events are read."""
+    clock = Clock()
+    starts: list[float] = []
+
+    class SlowSink(RecordingSink):
+        def update(self, bundles: list[dict[str, str]]) -> None:
+            starts.append(clock.now)
+            clock.now += 2.0  # rendering and sending a huge block
+
+    display = TurnDisplay(TurnView(clock=clock), SlowSink(), interval=0.25, clock=clock)
+    display.flush(force=True)
+    for _ in range(100):
+        clock.now += 0.1
+        display.view.apply(delta("x"))
+        display.changed()
+        display.flush()
+    assert len(starts) > 3
+    assert all(later - earlier >= 4.0 - 1e-9 for earlier, later in itertools.pairwise(starts))

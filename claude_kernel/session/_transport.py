@@ -21,6 +21,7 @@ import os
 import signal
 import tempfile
 import weakref
+from collections import deque
 from collections.abc import Mapping, Sequence
 from subprocess import PIPE
 from typing import Any
@@ -53,8 +54,9 @@ class Transport:
         self._process = process
         self._stderr_file = stderr_file
         self._write_lock = anyio.Lock()
+        # Complete stdout lines not read yet, and the start of the next one (split a chunk at a time).
+        self._lines: deque[bytes] = deque()
         self._buffer = bytearray()
-        self._scanned = 0
         self._eof = False
         self._stdin_open = True
         self._shut_down = False
@@ -116,26 +118,35 @@ class Transport:
 
         Cancel-safe: bytes already received stay in the buffer for the next call.
         """
-        assert self._process.stdout is not None
         while True:
-            newline = self._buffer.find(b"\n", self._scanned)
-            if newline >= 0:
-                line = bytes(self._buffer[:newline])
-                del self._buffer[: newline + 1]
-                self._scanned = 0
-                return line
-            self._scanned = len(self._buffer)
+            if self._lines:
+                return self._lines.popleft()
             if self._eof:
                 if not self._buffer:
                     return None
                 line = bytes(self._buffer)
                 self._buffer.clear()
-                self._scanned = 0
                 return line
-            try:
-                self._buffer += await self._process.stdout.receive(_READ_CHUNK)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self._eof = True
+            await self._receive()
+
+    def buffered_line(self) -> bytes | None:
+        """The next stdout line if it has already arrived in full (without its newline), else None; never waits."""
+        return self._lines.popleft() if self._lines else None
+
+    async def _receive(self) -> None:
+        """Receive a chunk: its complete lines are queued, a line it leaves unfinished is kept for the next."""
+        assert self._process.stdout is not None
+        try:
+            chunk = await self._process.stdout.receive(_READ_CHUNK)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._eof = True
+            return
+        if b"\n" not in chunk:  # a long line goes on: only this chunk is searched, not all of it again
+            self._buffer += chunk
+            return
+        *lines, rest = (bytes(self._buffer) + chunk).split(b"\n")
+        self._lines.extend(lines)
+        self._buffer = bytearray(rest)
 
     async def close_stdin(self) -> None:
         """Send EOF: the CLI finishes the turn in progress, then exits."""

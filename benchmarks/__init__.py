@@ -1,0 +1,1 @@
+"""``./dev bench``: the benchmark table (run.py) and its steps."""

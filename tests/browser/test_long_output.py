@@ -1,0 +1,60 @@
+"""A long answer, frozen into many displays, reads as one answer in JupyterLab: no seams between the displays.
+
+Geometry, not timing (the page's responsiveness while 1 MB streams is measured by ``./dev bench``):
+the vertical gap between two consecutive blocks of the answer that sit in different outputs is the
+gap the same two kinds of block have inside one output.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
+from claude_kernel.testing.long_answer import long_answer
+
+from .conftest import JupyterServer, shot
+from .test_jupyterlab import _open
+
+pytestmark = [pytest.mark.browser, pytest.mark.real_cli]
+
+# Every top-level block of the answer in every output of the cell, in order, with the output it is
+# in and the gap (in CSS pixels) from the bottom of the block before it, margins included.
+_BLOCKS = """cell => {
+  const blocks = [];
+  cell.querySelectorAll('.jp-OutputArea-child').forEach((child, output) => {
+    child.querySelectorAll('.claude-text > *').forEach(block => {
+      const box = block.getBoundingClientRect();
+      blocks.push({output, tag: block.tagName, top: box.top, bottom: box.bottom,
+                   marginTop: parseFloat(getComputedStyle(block).marginTop),
+                   marginBottom: parseFloat(getComputedStyle(block).marginBottom)});
+    });
+  });
+  return blocks;
+}"""
+
+
+def test_a_frozen_answer_has_no_seams(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    model.enqueue(Reply.text(long_answer(20_000), chunk=16, delay=0.002))  # about 2.5 s: several freezes
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Write the report")
+    notebook.wait_done(cell)
+    blocks = cell.evaluate(_BLOCKS)
+    assert len({block["output"] for block in blocks}) > 3, "the answer was never frozen"
+    inside: dict[tuple[str, str], set[int]] = {}
+    seams: list[tuple[str, str, int]] = []
+    for before, after in itertools.pairwise(blocks):
+        pair, gap = (before["tag"], after["tag"]), round(after["top"] - before["bottom"])
+        if before["output"] == after["output"]:
+            inside.setdefault(pair, set()).add(gap)
+        else:
+            seams.append((*pair, gap))
+    compared = [(a, b, gap, inside[a, b]) for a, b, gap in seams if (a, b) in inside]
+    assert compared, (seams, inside)
+    shot(page, "lab-long-answer")
+    for a, b, gap, gaps in compared:
+        assert any(abs(gap - usual) <= 1 for usual in gaps), f"a seam between {a} and {b}: {gap}px, inside {gaps}"

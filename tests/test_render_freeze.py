@@ -1,0 +1,237 @@
+"""Freezing: finished output moves into displays that are never sent again; the turn reads as if drawn at once.
+
+Each answer of a corpus (lists, nested lists, tables, fences, headings, quotes, link references...)
+streams in uneven deltas into a view that freezes as eagerly as it can, redrawn after every delta,
+and into one that never freezes. At the end both must show the same thing: the same HTML once our
+wrappers are taken off, the same visible text, the same plain text. On the way, a frozen display
+never changes, no display but the last has the status line, and no construct is cut in two.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+import pytest
+
+from claude_kernel._html import markdown_blocks, markdown_html
+from claude_kernel.render import TurnView
+from claude_kernel.session import Event
+from claude_kernel.turn import TurnDisplay, UpdatableDisplays
+
+from .kernel_client import visible_text
+from .test_render import assistant, audit, message_end, retry, stream, tool_result
+from .test_turn import Clock
+
+CORPUS = {
+    "paragraphs": "First paragraph, with *emphasis*.\n\nSecond one\nwraps a line.\n\n\n\nThird, after blank lines.",
+    "lists": (
+        "Intro:\n- one\n- two\n\n- three, loose now\n\nAfter.\n\n1. a\n2. b\n\n2\n\n3. c\n\n"
+        "* star\n+ plus\n\n10) ten\n11) eleven\n\nend"
+    ),
+    "nested lists": (
+        "- top\n  - nested\n    - deeper\n\n  still in top\n\n  ```\n  code in an item\n\n  more\n  ```\n\n"
+        "- next top\n\n    indented continuation\n\nDone.\n\nReally done."
+    ),
+    "tables": (
+        "| a | b |\n|:--|--:|\n| 1 | 2 |\nnot a row?\n\n| x |\n|---|\n| y |\n\n"
+        "| lone pipe line |\n\nText after the tables."
+    ),
+    "fences": (
+        "```python\ndef f():\n\n    return 1\n```\n\nBetween.\n\n~~~\nunclosed ~~~ inside\n\n```\n~~~\n\n"
+        "````\n```\nnested\n```\n````\n\n```\nnever closed\n\nstill code"
+    ),
+    "headings": (
+        "# One\ntext right under\n\nSetext\n======\n\n## Two ##\n\nSub\n---\n\n### Three\n\n---\n\n***\nend\n\n"
+        "A paragraph.\n\nAnother."
+    ),
+    "quotes": (
+        "> quoted\nlazy line\n\n> second quote\n>\n> - list in quote\n\n"
+        "after\n\n    indented code\n\n    more code\n\nfin"
+    ),
+    "references": (
+        "See [the docs][docs] and [later].\n\n[docs]: https://docs.example/a\n\nMore about [docs].\n\n"
+        "Filler paragraph.\n\n[later]: https://later.example/b 'Title'\n\nAnd [later] again, [unknown] not."
+    ),
+    "mixed": (
+        "Here is the plan:\n\n1. Read the file\n2. Change it:\n\n   ```diff\n   - old\n   + new\n   ```\n\n"
+        "3. Run the tests\n\n| step | time |\n|---|---|\n| read | 1 s |\n\n> Note: `$HOME` stays text.\n\n"
+        "\u00a0\n\nA line with a nbsp line above.\n\nLast words"
+    ),
+    "escapes": "red \x1b[31mtext\x1b[0m\n\n\x1b]0;title\x07\n\nafter an escape line\n\ncrlf\r\nline\n\nend",
+}
+
+
+def deltas(text: str, seed: int) -> list[str]:
+    """``text`` in uneven pieces (1 to 12 characters), the same for a seed."""
+    rng = random.Random(seed)
+    pieces, at = [], 0
+    while at < len(text):
+        step = rng.randint(1, 12)
+        pieces.append(text[at : at + step])
+        at += step
+    return pieces
+
+
+def fragments(bundles: list[dict[str, str]]) -> str:
+    """The model's HTML with our wrappers taken off: what the answer renders to."""
+    return "".join(
+        inner for b in bundles for inner in re.findall(r'<div class="claude-text">(.*?)</div>', b["text/html"], re.S)
+    )
+
+
+def plain(bundles: list[dict[str, str]]) -> str:
+    text = "\n\n".join(b["text/plain"] for b in bundles if b["text/plain"])
+    return re.sub(r"\n\n+", "\n\n", text)
+
+
+def words(bundles: list[dict[str, str]]) -> list[str]:
+    return visible_text("\n".join(b["text/html"] for b in bundles)).split()
+
+
+def play(events: list[Event], view: TurnView) -> list[list[dict[str, str]]]:
+    """Feed ``events`` one by one, redrawing after each; every redraw, in order."""
+    redraws = []
+    for event in events:
+        view.apply(event)
+        redraws.append(view.bundles())
+    view.finish("done")
+    redraws.append(view.bundles())
+    return redraws
+
+
+def check_redraws(redraws: list[list[dict[str, str]]], *, may_redraw: bool = False) -> None:
+    """Every display is safe HTML, frozen ones stay as they were (a definition found below a
+    reference may redraw one), and only the last display has the status line."""
+    frozen: dict[int, dict[str, str]] = {}
+    for bundles in redraws:
+        for index, bundle in enumerate(bundles):
+            audit(bundle["text/html"], fragment=False)
+            if index in frozen:
+                assert bundle is frozen[index] or may_redraw, f"frozen display {index} changed"
+                frozen[index] = bundle
+            elif index < len(bundles) - 1:
+                frozen[index] = bundle
+                assert "●" not in bundle["text/plain"]
+        assert "●" in bundles[-1]["text/plain"] or "done" in bundles[-1]["text/plain"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("name", CORPUS)
+def test_a_frozen_answer_shows_what_the_whole_answer_shows(name: str, seed: int) -> None:
+    text = CORPUS[name]
+    events = [*stream("m1", *deltas(text, seed)), message_end("m1"), assistant("m1", {"type": "text", "text": text})]
+    redraws = play(events, TurnView(freeze_at=1))
+    whole = play(events, TurnView(freeze_at=None))[-1]
+    final = redraws[-1]
+    check_redraws(redraws, may_redraw=name == "references")
+    assert fragments(final) == fragments(whole)
+    assert words(final) == words(whole)
+    assert plain(final) == plain(whole)
+    if name != "escapes":  # a lone carriage return: the lines are not known before rendering, no cuts
+        assert len(final) > 2, "the answer was never split"
+
+
+def test_cuts_are_block_starts_after_a_blank_line_with_a_complete_first_line() -> None:
+    text = "para\n\n- a\n- b\n\ntext\nright after\n\n```\nx\n\ny\n```\n\n2"
+    cuts = markdown_blocks(text).cuts
+    # Not before a list (or a heading, a quote, a rule): those have a top margin that would not collapse.
+    assert [text[cut:].split("\n", 1)[0] for cut in cuts] == ["text", "```"]
+    assert markdown_blocks("# Title\n\npara\n\nnext\n").cuts == (15,)  # not after a heading either
+    assert markdown_blocks("1. a\n\n2").cuts == ()  # "2" may yet become "2.", the list's next item
+    assert markdown_blocks("a\r\rb\n\nc\n").cuts == ()
+
+
+def test_tool_cards_freeze_once_they_have_their_result() -> None:
+    view = TurnView(freeze_at=1)
+    events: list[Event] = []
+    for n in range(5):
+        call = {"type": "tool_use", "id": f"t{n}", "name": "Bash", "input": {"command": f"echo {n}"}}
+        events += [assistant(f"m{n}", call), message_end(f"m{n}"), tool_result(f"t{n}", f"out {n}")]
+    redraws = play(events, view)
+    check_redraws(redraws)
+    final = redraws[-1]
+    assert len(final) == 6 and all(f"echo {n}" in final[n]["text/plain"] for n in range(5))
+
+
+def test_nothing_freezes_past_a_tool_still_running() -> None:
+    view = TurnView(freeze_at=1)
+    first = {"type": "tool_use", "id": "a", "name": "Bash", "input": {"command": "slow"}}
+    second = {"type": "tool_use", "id": "b", "name": "Bash", "input": {"command": "fast"}}
+    for event in [assistant("m1", first, second), message_end("m1"), tool_result("b", "fast done")]:
+        view.apply(event)
+    (live,) = view.bundles()
+    assert "slow" in live["text/plain"] and "fast done" in live["text/plain"]
+    view.apply(tool_result("a", "slow done"))
+    assert len(view.bundles()) == 2
+
+
+def test_a_late_note_redraws_the_frozen_card() -> None:
+    view = TurnView(freeze_at=1)
+    call = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}
+    for event in [assistant("m1", call), message_end("m1"), tool_result("t1", "files")]:
+        view.apply(event)
+    card = view.bundles()[0]
+    view.set_tool_note("t1", "allowed")
+    assert view.bundles()[0] is not card and "allowed" in view.bundles()[0]["text/plain"]
+
+
+def test_a_retried_stream_empties_the_displays_it_froze() -> None:
+    view = TurnView(freeze_at=1)
+    for event in stream("m1", *deltas("The first paragraph.\n\nThe second paragraph.\n\nThe third, cut ", 0)):
+        view.apply(event)
+        view.bundles()
+    assert "The first paragraph." in view.bundles()[0]["text/plain"]  # frozen, from a stream that breaks
+    for event in [retry(), *stream("m2", "The answer, in full."), message_end("m2")]:
+        view.apply(event)
+    view.finish("done")
+    final = view.bundles()
+    assert len(final) > 1 and "paragraph" not in plain(final)
+    assert plain(final) == "The answer, in full.\n\ndone"
+
+
+class _CountingDisplays(UpdatableDisplays):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.images = 0
+
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self.sent += sum(len(value) for value in bundle.values())
+        self.latest[display_id] = bundle
+
+    def image(self, media_type: str, data: str) -> None:
+        self.images += 1
+
+
+@pytest.mark.parametrize("freeze_at", [1, 2000])
+def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """120 KB streamed in 40-character deltas, redrawn every 50 deltas: bytes sent and Markdown rendered stay linear."""
+    rendered: list[int] = []
+
+    def counting(text: str, **options: Any) -> str:
+        rendered.append(len(text))
+        return markdown_html(text, **options)
+
+    monkeypatch.setattr("claude_kernel.render.markdown_html", counting)
+    closed = "\n\n".join(CORPUS[name] for name in ("lists", "tables", "headings", "quotes", "mixed"))
+    text = "\n\n".join([closed] * 40 + ["A paragraph of words. " * 5] * 400)
+    clock = Clock()
+    sink = _CountingDisplays()
+    display = TurnDisplay(TurnView(clock=clock, freeze_at=freeze_at), sink, interval=0.25, clock=clock)
+    for number, piece in enumerate(text[i : i + 40] for i in range(0, len(text), 40)):
+        clock.now = number * 0.005
+        display.view.apply(stream("m1", piece)[0])
+        display.changed()
+        display.flush()
+    display.view.apply(message_end("m1"))
+    display.view.finish("done")
+    display.finish({})
+    final = sum(len(value) for bundle in sink.latest.values() for value in bundle.values())
+    assert sink.sent <= 3 * final, (sink.sent, final)
+    assert sum(rendered) <= 4 * len(text), (sum(rendered), len(text))
+    assert plain(list(sink.latest.values())).startswith(text[:1000].replace("\n\n\n\n", "\n\n"))
