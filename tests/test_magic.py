@@ -10,6 +10,8 @@ import pytest
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, tool_results, user_text
 
+from .helpers import terminal_ipython
+
 pytestmark = pytest.mark.real_cli
 
 
@@ -136,26 +138,12 @@ def test_terminal_ipython_prints_the_turn_and_ctrl_c_keeps_the_session(
 ) -> None:
     """No kernel, no widgets: the answer prints when the turn ends, approvals follow the headless
     policy, and Ctrl-C interrupts the turn without ending the conversation."""
-    import os
-    import sys
-
-    import pexpect
 
     fake_api.enqueue(
         Reply.text("Terminal answer."), Reply.text("slowly " * 400, delay=0.02, chunk=7), Reply.text("Still here.")
     )
-    ipython = pexpect.spawn(
-        sys.executable,
-        ["-m", "IPython", "--no-banner", "--colors=NoColor", "--simple-prompt"],
-        env={**os.environ, **cli_env, "TERM": "dumb"},
-        cwd=str(workdir),
-        encoding="utf-8",
-        timeout=60,
-    )
+    ipython = terminal_ipython(cli_env, workdir)
     try:
-        ipython.expect(r"In \[1\]: ")
-        ipython.sendline("%load_ext claude_kernel")
-        ipython.expect(r"In \[2\]: ")
         ipython.sendline("%claude hello from a terminal")
         ipython.expect("Terminal answer.")
         ipython.expect(r"In \[3\]: ")

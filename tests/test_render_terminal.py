@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
+
+from .helpers import terminal_ipython
 
 pytestmark = pytest.mark.real_cli
 
@@ -23,21 +23,9 @@ HOSTILE = (
 def test_escapes_in_an_answer_are_not_printed_or_stored(
     cli_env: dict[str, str], workdir: Path, fake_api: FakeMessagesAPI
 ) -> None:
-    import pexpect
-
     fake_api.enqueue(Reply.text(HOSTILE))
-    ipython = pexpect.spawn(
-        sys.executable,
-        ["-m", "IPython", "--no-banner", "--colors=NoColor", "--simple-prompt"],
-        env={**os.environ, **cli_env, "TERM": "dumb"},
-        cwd=str(workdir),
-        encoding="utf-8",
-        timeout=60,
-    )
+    ipython = terminal_ipython(cli_env, workdir)
     try:
-        ipython.expect(r"In \[1\]: ")
-        ipython.sendline("%load_ext claude_kernel")
-        ipython.expect(r"In \[2\]: ")
         ipython.sendline("%claude -o answer say it")
         ipython.expect(r"In \[3\]: ")
         printed = ipython.before
