@@ -62,6 +62,14 @@ class Execution:
         """What the displays show as text (the HTML's text, entities decoded), in order."""
         return visible_text(self.html())
 
+    def plain(self) -> str:
+        """Every display's ``text/plain`` (updates applied): what a saved notebook's text shows."""
+        return "\n".join(bundle.get("text/plain", "") for bundle in self.displays().values())
+
+    def streamed(self) -> str:
+        """What the cell printed on its streams (the line magics' answers)."""
+        return "".join(m["content"]["text"] for m in self.outputs if m["msg_type"] == "stream")
+
     def count(self, msg_type: str) -> int:
         return sum(1 for m in self.outputs if m["msg_type"] == msg_type)
 

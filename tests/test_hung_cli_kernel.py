@@ -15,7 +15,6 @@ from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
 
 from .conftest import _running_kernel, wait_until_dead
 from .test_kernel import _cli_pid
-from .test_kernel_faults import plain
 
 pytestmark = pytest.mark.real_cli
 
@@ -34,7 +33,7 @@ def test_a_stopped_cli_is_recovered_by_an_interrupt(claude_kernel: Any, fake_api
     if moment == "mid-answer":
         fake_api.enqueue(SLOW)
         run = claude_kernel.start("talk a lot")
-        claude_kernel.pump(run, until=lambda e: "word" in plain(e))
+        claude_kernel.pump(run, until=lambda e: "word" in e.plain())
         os.kill(cli, signal.SIGSTOP)
     else:
         os.kill(cli, signal.SIGSTOP)  # stopped between cells: the next cell waits on it
@@ -48,7 +47,7 @@ def test_a_stopped_cli_is_recovered_by_an_interrupt(claude_kernel: Any, fake_api
     assert wait_until_dead(cli)
     fake_api.enqueue(Reply.text("STOAT."))
     after = claude_kernel.run("Which animal?", timeout=60)
-    assert after.reply["status"] == "ok" and "STOAT." in plain(after)
+    assert after.reply["status"] == "ok" and "STOAT." in after.plain()
     assert "Remember STOAT" in str(fake_api.requests[-1]["messages"])
 
 

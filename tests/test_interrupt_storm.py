@@ -11,7 +11,6 @@ import pytest
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, user_text
 
 from .test_kernel import _cli_pid
-from .test_kernel_faults import plain
 
 pytestmark = pytest.mark.real_cli
 
@@ -30,13 +29,13 @@ def test_twenty_interrupted_cells_in_a_row(claude_kernel: Any, fake_api: FakeMes
     for number in range(20):
         fake_api.enqueue(SLOW)
         run = claude_kernel.start(f"talk {number}")
-        claude_kernel.pump(run, until=lambda e: "word" in plain(e))
+        claude_kernel.pump(run, until=lambda e: "word" in e.plain())
         claude_kernel.manager.interrupt_kernel()
         claude_kernel.pump(run, timeout=15)
         assert run.reply["ename"] == "KeyboardInterrupt", run.outputs
     fake_api.enqueue(Reply.text("IBIS."))
     after = claude_kernel.run("Which bird?")
-    assert after.reply["status"] == "ok" and "IBIS." in plain(after)
+    assert after.reply["status"] == "ok" and "IBIS." in after.plain()
     assert "Remember IBIS" in str(fake_api.requests[-1]["messages"])
     # The same CLI all along (a control-protocol interrupt keeps it), and no fd left behind.
     assert _cli_pid(kernel_pid) == cli
@@ -46,7 +45,7 @@ def test_twenty_interrupted_cells_in_a_row(claude_kernel: Any, fake_api: FakeMes
 def test_one_cell_hammered_with_interrupts(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(SLOW)
     run = claude_kernel.start("talk")
-    claude_kernel.pump(run, until=lambda e: "word" in plain(e))
+    claude_kernel.pump(run, until=lambda e: "word" in e.plain())
     for _ in range(20):
         claude_kernel.manager.interrupt_kernel()
         time.sleep(0.02)
@@ -59,5 +58,5 @@ def test_one_cell_hammered_with_interrupts(claude_kernel: Any, fake_api: FakeMes
     time.sleep(0.3)
     fake_api.enqueue(Reply.text("Still here."))
     after = claude_kernel.run("next")
-    assert after.reply["status"] == "ok" and "Still here." in plain(after)
+    assert after.reply["status"] == "ok" and "Still here." in after.plain()
     assert user_text(fake_api.requests[-1]).endswith("next")  # after the CLI's own "[Request interrupted by user]"

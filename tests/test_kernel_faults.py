@@ -21,15 +21,6 @@ from .test_kernel import _cli_pid
 pytestmark = pytest.mark.real_cli
 
 
-def plain(run: Any) -> str:
-    """The visible text of every display of a cell (updates applied)."""
-    return "\n".join(bundle.get("text/plain", "") for bundle in run.displays().values())
-
-
-def stream_text(run: Any) -> str:
-    return "".join(m["content"]["text"] for m in run.outputs if m["msg_type"] == "stream")
-
-
 @pytest.fixture
 def slow_starting_kernel(kernelspec_path: str, cli_env: dict[str, str], workdir: Path, tmp_path: Path) -> Iterator[Any]:
     """A Claude kernel whose CLI takes two seconds to start: time enough to interrupt a start."""
@@ -67,7 +58,7 @@ def test_interrupting_the_first_cell_while_the_cli_starts(slow_starting_kernel: 
     assert kernel.manager.is_alive()
     fake_api.enqueue(Reply.text("Here now."))
     after = kernel.run("hello again", timeout=90)
-    assert after.reply["status"] == "ok" and "Here now." in plain(after)
+    assert after.reply["status"] == "ok" and "Here now." in after.plain()
 
 
 def test_sigint_between_cells_is_harmless(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
@@ -95,7 +86,7 @@ def test_a_bad_tool_schema_is_rejected_and_changes_nothing(
     assert rejected.reply["status"] == "error" and rejected.reply["ename"] == "MagicError"
     fake_api.enqueue(Reply.text("All good."))
     after = claude_kernel.run("hello")
-    assert after.reply["status"] == "ok" and "All good." in plain(after)
+    assert after.reply["status"] == "ok" and "All good." in after.plain()
     tools = [tool["name"] for tool in fake_api.requests[-1]["tools"]]
     assert "mcp__notebook__ask_user" in tools and not any("t3" in name for name in tools)
 
@@ -140,7 +131,7 @@ def test_resume_of_a_bad_id_keeps_the_conversation(claude_kernel: Any, fake_api:
     session = claude_kernel.run("%session")
     run = claude_kernel.run(f"%resume {bad_id}", timeout=30)
     assert run.reply["status"] == "error" and "still in session" in run.reply["evalue"]
-    assert run.reply["evalue"].split("still in session ")[1].split()[0] in stream_text(session)
+    assert run.reply["evalue"].split("still in session ")[1].split()[0] in session.streamed()
     after = claude_kernel.run("Which animal?")
     assert after.reply["status"] == "ok"
     assert "Remember MOOSE" in str(fake_api.requests[-1]["messages"])
@@ -174,4 +165,4 @@ def test_not_logged_in_says_what_to_do_in_a_notebook(
         assert run.reply["ename"] == "ClaudeError"
         assert "Not logged in" in run.reply["evalue"]
         assert "ANTHROPIC_API_KEY" in run.reply["evalue"] and "kernelspec" in run.reply["evalue"]
-        assert "Not logged in" not in plain(run)  # said once, in the error
+        assert "Not logged in" not in run.plain()  # said once, in the error

@@ -10,21 +10,19 @@ import pytest
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, user_text
 
-from .test_kernel_faults import stream_text
-
 pytestmark = pytest.mark.real_cli
 
 
 def test_resume_takes_every_spelling_of_a_session_id(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.text("Noted: HERON."))
     assert claude_kernel.run("Remember HERON").reply["status"] == "ok"
-    match = re.search(r"session id: (\S+)", stream_text(claude_kernel.run("%session")))
+    match = re.search(r"session id: (\S+)", claude_kernel.run("%session").streamed())
     assert match is not None
     session_id = match.group(1)
     for spelling in (session_id.upper(), f"{{{session_id}}}", f"urn:uuid:{session_id}", session_id.replace("-", "")):
         resumed = claude_kernel.run(f"%resume {spelling}", timeout=30)
         assert resumed.reply["status"] == "ok", resumed.outputs
-        assert session_id in stream_text(resumed)  # the id as the CLI knows it
+        assert session_id in resumed.streamed()  # the id as the CLI knows it
         fake_api.enqueue(Reply.text("HERON."))
         after = claude_kernel.run(f"Which bird? ({spelling})")
         assert after.reply["status"] == "ok", after.outputs
@@ -38,9 +36,9 @@ def test_resume_takes_every_spelling_of_a_session_id(claude_kernel: Any, fake_ap
 def test_bad_arguments_are_refused_and_change_nothing(claude_kernel: Any, fake_api: FakeMessagesAPI, cell: str) -> None:
     refused = claude_kernel.run(cell, timeout=30)
     assert refused.reply["status"] == "error" and refused.reply["ename"] == "MagicError", refused.outputs
-    shown = stream_text(claude_kernel.run("%permissions"))
+    shown = claude_kernel.run("%permissions").streamed()
     assert "allowed tools: none" in shown
-    assert "no budget" in stream_text(claude_kernel.run("%budget"))
+    assert "no budget" in claude_kernel.run("%budget").streamed()
     fake_api.enqueue(Reply.text("Fine."))
     after = claude_kernel.run("hello")
     assert after.reply["status"] == "ok" and user_text(fake_api.requests[-1]) == "hello"
@@ -52,7 +50,7 @@ def test_a_quoted_working_directory(claude_kernel: Any, tmp_path: Path) -> None:
     for quoted in (f'"{folder}"', f"'{folder}'", str(folder)):
         run = claude_kernel.run(f"%cwd {quoted}", timeout=30)
         assert run.reply["status"] == "ok", run.outputs
-        assert f"working directory: {folder}" in stream_text(run)
+        assert f"working directory: {folder}" in run.streamed()
     two = claude_kernel.run(f'%cwd "{folder}" "{tmp_path}"', timeout=30)
     assert two.reply["ename"] == "MagicError"
 

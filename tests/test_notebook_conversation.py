@@ -35,10 +35,6 @@ def remembered(request: dict[str, Any]) -> list[str]:
     return texts
 
 
-def plain(run: Any) -> str:
-    return "\n".join(bundle.get("text/plain", "") for bundle in run.displays().values())
-
-
 @pytest.fixture
 def notebook_env(cli_env: dict[str, str], workdir: Path) -> dict[str, str]:
     return {**cli_env, "JPY_SESSION_NAME": str(workdir / "analysis.ipynb")}
@@ -64,9 +60,9 @@ def test_a_restart_continues_the_notebooks_conversation(
     after = lab_kernel.run("Which bird?", cell_id="c2")
     assert after.reply["status"] == "ok", after.outputs
     assert remembered(fake_api.requests[-1]) == ["Remember HERON", "Which bird?"]
-    assert "Continuing this notebook's conversation" in plain(after) and "1 turns" in plain(after)
+    assert "Continuing this notebook's conversation" in after.plain() and "1 turns" in after.plain()
     again = lab_kernel.run("And now?", cell_id="c3")
-    assert "Continuing" not in plain(again)  # said once
+    assert "Continuing" not in again.plain()  # said once
 
     # Another notebook has its own conversation.
     other_env = {**cli_env, "JPY_SESSION_NAME": str(workdir / "other.ipynb")}
@@ -84,7 +80,7 @@ def test_rerunning_an_earlier_cell_rewinds_the_conversation(lab_kernel: Any, fak
     rerun = lab_kernel.run("two, edited: DOG", cell_id="c2")
     assert rerun.reply["status"] == "ok", rerun.outputs
     assert remembered(fake_api.requests[-1]) == ["one: ANT", "two, edited: DOG"]
-    assert "1 later cell no longer in the conversation" in plain(rerun)
+    assert "1 later cell no longer in the conversation" in rerun.plain()
     fake_api.enqueue(Reply.text("ok four"))
     lab_kernel.run("four: EEL", cell_id="c4")
     assert remembered(fake_api.requests[-1]) == ["one: ANT", "two, edited: DOG", "four: EEL"]
@@ -93,14 +89,14 @@ def test_rerunning_an_earlier_cell_rewinds_the_conversation(lab_kernel: Any, fak
     fake_api.enqueue(Reply.text("ok retried"))
     retry = lab_kernel.run("four, again: FOX", cell_id="c4")
     assert remembered(fake_api.requests[-1]) == ["one: ANT", "two, edited: DOG", "four, again: FOX"]
-    assert "replaces its earlier exchange" in plain(retry)
+    assert "replaces its earlier exchange" in retry.plain()
 
     # The first cell again: nothing before it, a fresh start; the history shows the branches.
     fake_api.enqueue(Reply.text("ok again"))
     lab_kernel.run("one again: GNU", cell_id="c1")
     assert remembered(fake_api.requests[-1]) == ["one again: GNU"]
     history = lab_kernel.run("%history")
-    text = "".join(m["content"]["text"] for m in history.outputs if m["msg_type"] == "stream")
+    text = history.streamed()
     assert "one again: GNU" in text and "earlier branches" in text
 
 
@@ -125,7 +121,7 @@ def test_undo_restores_the_files_a_cell_changed(lab_kernel: Any, fake_api: FakeM
     assert lab_kernel.run("%permissions allow Write Edit").reply["status"] == "ok"
     run = lab_kernel.run("rewrite the notes", cell_id="c1")
     assert target.read_text() == "edited\n"
-    assert "This cell changed" in plain(run) and "notes.txt" in plain(run)
+    assert "This cell changed" in run.plain() and "notes.txt" in run.plain()
     lab_kernel.click(run.button("Undo file changes"))
     lab_kernel.pump(run, until=lambda e: target.read_text() == "original\n", timeout=30)
     assert target.read_text() == "original\n"
@@ -159,7 +155,7 @@ def test_a_headless_run_starts_fresh_and_can_resume_explicitly(lab_kernel: Any, 
     fake_api.enqueue(Reply.text("Fresh."))
     fresh = lab_kernel.run("Which bird?", allow_stdin=False)
     assert remembered(fake_api.requests[-1]) == ["Which bird?"]
-    assert "Headless run: a fresh conversation" in plain(fresh)
+    assert "Headless run: a fresh conversation" in fresh.plain()
     fake_api.enqueue(Reply.text("OWL."))
     lab_kernel.run("%resume last\nWhich bird, really?", allow_stdin=False)
     assert remembered(fake_api.requests[-1]) == ["Remember OWL", "Which bird, really?"]
@@ -185,14 +181,14 @@ def test_magic_keeps_the_notebooks_conversation_across_restarts(
 def test_the_budget_stops_a_turn_and_holds_across_restarts(lab_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     fake_api.enqueue(Reply.text("ok"))
     first = lab_kernel.run("price one turn", cell_id="c1")
-    cost = float(plain(first).rsplit("$", 2)[-2].split()[0])  # "... · $0.0005 (session $0.0005)"
+    cost = float(first.plain().rsplit("$", 2)[-2].split()[0])  # "... · $0.0005 (session $0.0005)"
     assert cost > 0
     budget = 2.5 * cost
     assert lab_kernel.run(f"%budget {budget}").reply["status"] == "ok"
     assert lab_kernel.run("%permissions allow Read").reply["status"] == "ok"  # a CLI restart
     fake_api.enqueue(Reply.text("ok"), Reply.text("ok"), Reply.text("ok"))
     second = lab_kernel.run("two", cell_id="c2")
-    assert second.reply["status"] == "ok" and " of $" in plain(second)  # spent of budget
+    assert second.reply["status"] == "ok" and " of $" in second.plain()  # spent of budget
     restart(lab_kernel)  # the kernel too: the notebook keeps its budget and what it spent
     third = lab_kernel.run("three", cell_id="c3")  # the CLI checks after spending: this one goes over
     assert third.reply["status"] == "error" and third.reply["ename"] == "BudgetExceededError", third.outputs
