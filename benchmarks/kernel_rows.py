@@ -138,7 +138,7 @@ def resumed_turn(cli: str, env: dict[str, str], work: Path, text: str, session_i
 
 
 def cell_vs_raw_vs_resume(cli: str, env: dict[str, str], work: Path, *, rounds: int, cells: int) -> Row:
-    kernel, raw, resume = [], [], []
+    kernel, raw, resume, excess = [], [], [], []
     ratios: list[tuple[float, float]] = []  # per round: kernel / raw, resume / kernel (medians of the round)
     with claude_kernel(env, work) as driver:
         for _ in range(3):  # warm: the CLI started, caches filled
@@ -157,6 +157,7 @@ def cell_vs_raw_vs_resume(cli: str, env: dict[str, str], work: Path, *, rounds: 
                     step()
                 k, r = spread(kernel[-cells:])[0], spread(raw[-cells:])[0]
                 ratios.append((k / r, resume[-1] / k))
+                excess.append(k - r)
         finally:
             process.close()
     with claude_kernel(env, work, name="python3") as driver:  # Jupyter's own round trip, for scale
@@ -167,6 +168,7 @@ def cell_vs_raw_vs_resume(cli: str, env: dict[str, str], work: Path, *, rounds: 
         Measure("same turn on the raw CLI process", raw, "ms", 1000),
         Measure("`claude -p --resume` per cell", resume, "ms", 1000),
         Measure("for scale: an empty cell (`pass`) in a stock IPython kernel", floor, "ms", 1000),
+        Measure("kernel cell minus raw CLI turn (per round)", excess, "ms", 1000),
     ]
     over_raw = spread([pair[0] for pair in ratios])[0]
     speedup = spread([pair[1] for pair in ratios])[0]
