@@ -1,35 +1,25 @@
-"""The state both hosts keep between cells: one Session, its options, and the line magics.
+"""The state both hosts keep between cells: one Session, its options, the notebook's conversation.
 
-The Claude kernel and the ``%%claude`` magic each own one :class:`Conversation`; ``%model``,
-``%new``, ``%resume`` and the rest are methods here, so both hosts behave the same way. Each magic
-is declared once, in :data:`MAGICS`, with its usage and help: dispatch, ``%help`` and completion
-all read that one table.
+The Claude kernel and the ``%%claude`` magic each own one :class:`Conversation`, so both hosts
+continue, rewind and undo the same way. The line magics (``line_magics.py``) parse their arguments and
+call the operations here.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-import math
 import os
-import re
-import shlex
-import textwrap
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ._gateway import default_cwd
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
-from .turn import TurnOutcome, shown_path, usd
+from .turn import TurnOutcome, shown_path
 
-__all__ = ["ASK_USER", "MAGICS", "Conversation", "MagicError", "MagicSpec", "help_text", "magic_docs", "split_magics"]
+__all__ = ["ASK_USER", "Conversation", "MagicError", "UndoOffer"]
 
 ASK_USER = HostTool(
     "ask_user",
@@ -44,104 +34,12 @@ ASK_USER = HostTool(
 
 log = logging.getLogger("claude_kernel")
 
-# MCP tool names the CLI accepts (it builds mcp__<server>__<name> from them).
-_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-#: The Messages API refuses a request with a longer tool name ("String should have at most 64 characters").
-_API_TOOL_NAME_MAX = 64
-
 
 class MagicError(Exception):
-    """A line magic was used wrongly; the message says how to use it."""
+    """What was asked of the conversation cannot be done (a magic used wrongly, a folder gone).
 
-
-MagicHandler = Callable[["Conversation", str], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class MagicSpec:
-    """One line magic: its forms (``(usage, what it does)`` pairs) and the method that runs it."""
-
-    name: str
-    forms: tuple[tuple[str, str], ...]
-    run: MagicHandler
-
-    @property
-    def help(self) -> str:
-        lines = []
-        for usage, summary in self.forms:
-            # Usages longer than the column get their summary on the next line.
-            if len(usage) < 30:
-                lines.append(f"  {usage:<30}{summary}")
-            else:
-                lines += [f"  {usage}", f"  {'':<30}{summary}"]
-        return "\n".join(lines)
-
-
-#: Every line magic, by name, in the order ``%help`` lists them.
-MAGICS: dict[str, MagicSpec] = {}
-
-
-def _magic(*forms: tuple[str, str]) -> Callable[[MagicHandler], MagicHandler]:
-    def register(handler: MagicHandler) -> MagicHandler:
-        name = forms[0][0].split()[0].lstrip("%")
-        MAGICS[name] = MagicSpec(name, forms, handler)
-        return handler
-
-    return register
-
-
-def magic_docs() -> dict[str, str]:
-    """Each magic's own help (its forms and what they do), for Shift-Tab and completion."""
-    return {name: textwrap.dedent(spec.help) for name, spec in MAGICS.items()}
-
-
-def help_text() -> str:
-    return (
-        "Line magics (each on its own line at the top of a cell; the rest of the cell is the message):\n\n"
-        + "\n".join(spec.help for spec in MAGICS.values())
-        + "\n"
-    )
-
-
-def _words(args: str, usage: str) -> list[str]:
-    try:
-        return shlex.split(args)
-    except ValueError as exc:  # an unclosed quote
-        raise MagicError(f"{exc}; usage: {usage}") from exc
-
-
-def parse_tool_declaration(args: str) -> HostTool:
-    """``NAME "DESCRIPTION" [JSON-SCHEMA]``: the schema is the raw rest of the line, quotes and all."""
-    usage = '%tool NAME "DESCRIPTION" [JSON-SCHEMA]'
-    stream = io.StringIO(args)
-    lexer = shlex.shlex(stream, posix=True)
-    lexer.whitespace_split = True
-    try:
-        name, description = lexer.get_token(), lexer.get_token()
-    except ValueError as exc:
-        raise MagicError(f"{exc}; usage: {usage}") from exc
-    if not name or not description:
-        raise MagicError(f"usage: {usage}")
-    if not _TOOL_NAME.fullmatch(name):
-        raise MagicError(f"a tool name is 1-64 letters, digits, '_' or '-', not {name!r}")
-    rest = stream.read().strip()
-    if not rest:
-        return HostTool(name, description)
-    try:
-        schema = json.loads(rest)
-    except ValueError as exc:
-        raise MagicError(f"the input schema is not JSON ({exc}): {rest}") from exc
-    if not isinstance(schema, dict) or schema.get("type", "object") != "object":
-        raise MagicError(
-            'the input schema must be a JSON object describing an object, e.g. {"type": "object", '
-            '"properties": {"city": {"type": "string"}}}'
-        )
-    try:
-        # The API checks tool schemas against JSON Schema 2020-12 and would reject every later turn.
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise MagicError(f"the input schema is not a valid JSON Schema: {exc.message}") from exc
-    return HostTool(name, description, {"type": "object", **schema})
+    The message says why and what to do instead; both hosts show it as the cell's error.
+    """
 
 
 @dataclass(frozen=True)
@@ -252,6 +150,65 @@ class Conversation:
                 self.options, resume=session.session_id or self.options.resume, spent_usd=session.total_cost_usd
             )
             await session.close()
+
+    # -- what the line magics change ------------------------------------------------------------
+
+    @property
+    def notebook(self) -> str | None:
+        """The notebook whose state file keeps this conversation, if any."""
+        return self._store.notebook if self._store is not None else None
+
+    async def set_model(self, name: str) -> None:
+        await (await self.ensure_session()).set_model(name)
+        self.options = replace(self.options, model=name)
+
+    async def set_permission_mode(self, mode: str) -> None:
+        await (await self.ensure_session()).set_permission_mode(mode)
+        self.options = replace(self.options, permission_mode=mode)
+
+    async def allow_tools(self, tools: Sequence[str]) -> None:
+        """Pre-allow tools. The CLI reads them only when it starts, so it restarts (session kept)."""
+        await self.restart(allowed_tools=[*self.options.allowed_tools, *tools])
+
+    async def declare_tool(self, tool: HostTool) -> None:
+        """Add a host tool, or replace the one of that name (the CLI restarts, session kept)."""
+        tools = [t for t in self.options.host_tools if t.name != tool.name]
+        await self.restart(host_tools=[*tools, tool])
+
+    async def set_cwd(self, path: str) -> None:
+        await self.restart(cwd=path)
+
+    async def set_budget(self, cap: float | None) -> None:
+        """Cap what the conversation may spend (None: no cap); kept with the notebook's conversation."""
+        await self.restart(max_budget_usd=cap)
+        self._save()
+
+    async def start_new(self) -> None:
+        """A fresh conversation, with nothing spent; the one left stays resumable as a branch."""
+        await self.restart(resume=None, spent_usd=0.0)
+        self._leave_branch("%new")
+        self.state.cells, self.state.cost_usd = [], 0.0
+        self.state.session_id = self.current_session_id
+        self._persist = True
+        self._save()
+
+    def saved_session_id(self) -> str | None:
+        """The conversation in the notebook's state file (what a restarted kernel would continue)."""
+        return self._load_saved().session_id if self._store is not None else None
+
+    async def resume(self, session_id: str) -> None:
+        """Continue the conversation ``session_id``; the notebook's own comes back with its cells and cost.
+
+        If the CLI cannot resume it, the exception propagates and the current conversation stays.
+        """
+        saved = self._load_saved() if self._store is not None else None
+        if saved is None or saved.session_id != session_id:
+            saved = None
+        await self.restart(resume=session_id, spent_usd=saved.cost_usd if saved else 0.0)
+        self._leave_branch("%resume")
+        self.state = saved or NotebookState(self.state.notebook, session_id)
+        self._persist = True
+        self._save()
 
     # -- the notebook's conversation ------------------------------------------------------------
 
@@ -385,205 +342,9 @@ class Conversation:
         self._save()
         return "restored as before the cell: " + ", ".join(shown_path(path, self.options.cwd) for path in offer.files)
 
-    async def run_magic(self, line: str) -> str:
-        """Run one ``%name args`` line; returns what to show."""
-        name, _, rest = line.lstrip("%").partition(" ")
-        spec = MAGICS.get(name)
-        if spec is None:
-            raise MagicError(f"unknown magic %{name}; %help lists them")
-        return await spec.run(self, rest.strip())
-
-    # -- the line magics --------------------------------------------------------------------
-
-    @_magic(("%help", "this help"))
-    async def _help(self, args: str) -> str:
-        return help_text()
-
-    @_magic(("%model [NAME]", "show or switch the model (e.g. sonnet, opus, a full model name)"))
-    async def _model(self, args: str) -> str:
-        session = await self.ensure_session()
-        if not args:
-            current = session.init.model if session.init else (self.options.model or "the CLI's default")
-            return f"model: {current}"
-        await session.set_model(args)
-        self.options = replace(self.options, model=args)
-        return f"model set to {args}"
-
-    @_magic(
-        ("%permissions [MODE]", "show or set the permission mode (default, acceptEdits, plan, ...)"),
-        ("%permissions allow TOOL...", "pre-allow tools (e.g. Bash Read), restarting the CLI with the session kept"),
-        ("%permissions headless deny|allow", "what happens to prompts when nobody can click (nbclient, papermill)"),
-    )
-    async def _permissions(self, args: str) -> str:
-        words = _words(args, "%permissions [MODE] | allow TOOL... | headless deny|allow")
-        if not words:
-            return (
-                f"mode: {self.options.permission_mode or 'default'}; allowed tools: "
-                f"{', '.join(self.options.allowed_tools) or 'none'}; headless: {self.headless_policy}"
-            )
-        if words[0] == "headless":
-            if len(words) != 2 or words[1] not in ("deny", "allow"):
-                raise MagicError("usage: %permissions headless deny|allow")
-            self.headless_policy = words[1]
-            return f"headless runs will {words[1]} tool calls that need approval"
-        if words[0] == "allow":
-            if len(words) < 2 or not all(words[1:]):
-                raise MagicError("usage: %permissions allow TOOL [TOOL...]")
-            await self.restart(allowed_tools=[*self.options.allowed_tools, *words[1:]])
-            return f"pre-allowed: {', '.join(self.options.allowed_tools)}"
-        session = await self.ensure_session()
-        await session.set_permission_mode(words[0])
-        self.options = replace(self.options, permission_mode=words[0])
-        return f"permission mode set to {words[0]}"
-
-    @_magic(("%session", "the session id, the CLI, this notebook's conversation and its cost"))
-    async def _session(self, args: str) -> str:
-        session = self.session
-        current = self.current_session_id
-        if current is None:
-            return "no conversation yet: run a cell first"
-        lines = [f"session id: {current} (continue it later with %resume {current})"]
-        if session is None:
-            lines[0] += "; the CLI is not running, the next cell resumes it"
-        else:
-            version = session.init.claude_code_version if session.init else "?"
-            lines.append(f"claude CLI {version} at {session.cli_path}")
-        budget = self.options.max_budget_usd
-        spent = f"cost so far ${self.spent_usd:.4f}" + (f" of a {usd(budget)} budget" if budget else "")
-        where = f"notebook {self.state.notebook}" if self._store is not None else "this kernel"
-        lines.append(f"{where}: {len(self.state.cells)} turns in the conversation; {spent}")
-        return "\n".join(lines)
-
-    @_magic(("%new", "start a fresh conversation (the old one stays resumable)"))
-    async def _new(self, args: str) -> str:
-        await self.restart(resume=None, spent_usd=0.0)
-        self._leave_branch("%new")
-        self.state.cells, self.state.cost_usd = [], 0.0
-        self.state.session_id = self.current_session_id
-        self._persist = True
-        self._save()
-        return "started a new conversation"
-
-    @_magic(
-        ("%resume ID", "continue an earlier conversation by its session id"),
-        ("%resume last", "continue this notebook's saved conversation (e.g. in a headless run)"),
-    )
-    async def _resume(self, args: str) -> str:
-        current = self.current_session_id
-        kept = f"; still in session {current}" if current else ""
-        saved = self._load_saved() if self._store is not None else None
-        if args == "last":
-            if saved is None or not saved.session_id:
-                raise MagicError(f"this notebook has no saved conversation{kept}")
-            args = saved.session_id
-        try:
-            # The CLI knows only the lowercase, hyphenated form; UUID() also reads {...}, urn:uuid:...
-            # and upper case, which the CLI would accept and then fail to find.
-            args = str(uuid.UUID(args))
-        except ValueError:
-            raise MagicError(f"{args!r} is not a session id (%session shows one){kept}") from None
-        same_as_saved = saved is not None and saved.session_id == args
-        spent = saved.cost_usd if saved is not None and same_as_saved else 0.0
-        try:
-            await self.restart(resume=args, spent_usd=spent)
-        except Exception as exc:
-            raise MagicError(f"could not resume {args}: {exc}{kept}") from exc
-        self._leave_branch("%resume")
-        self.state = saved if saved is not None and same_as_saved else NotebookState(self.state.notebook, args)
-        self._persist = True
-        self._save()
-        return f"resuming session {args}; the next message continues it"
-
-    @_magic(("%rerun [rewind|append]", "what re-running a cell does: rewind to before it (default) or append"))
-    async def _rerun(self, args: str) -> str:
-        if args:
-            if args not in ("rewind", "append"):
-                raise MagicError("usage: %rerun rewind|append")
-            self.rerun = args
-        if self.rerun == "rewind":
-            return "re-running a cell rewinds the conversation to just before its earlier turn"
-        return "re-running a cell appends it to the conversation"
-
-    @_magic(("%undo", "put back the files the most recent cell that changed files changed"))
-    async def _undo(self, args: str) -> str:
+    async def undo_last(self) -> str:
+        """Undo the file changes of the latest cell whose changes are still in place."""
         for turn in reversed(self.state.cells):
             if turn.files_changed and not turn.files_undone:
                 return await self.undo(UndoOffer(turn.prompt_uuid, tuple(turn.files_changed), self.state.session_id))
         raise MagicError("no cell in this conversation changed files (or their changes were undone)")
-
-    @_magic(("%history", "this notebook's conversation, cell by cell, and its earlier branches"))
-    async def _history(self, args: str) -> str:
-        if not self.state.cells:
-            lines = ["no turns in this conversation yet"]
-        else:
-            lines = [f"{'#':>3}  {'cost':>8}  {'first line':<50}  files changed"]
-            for number, turn in enumerate(self.state.cells, 1):
-                files = ", ".join(turn.files_changed) + (" (undone)" if turn.files_undone else "")
-                lines.append(f"{number:>3}  ${turn.cost_usd:>7.4f}  {turn.first_line[:50]:<50}  {files}")
-        lines.append(f"session {self.current_session_id}; cost so far ${self.spent_usd:.4f}")
-        if self.state.branches:
-            lines.append("earlier branches (resume one with %resume ID):")
-            lines += [f"  {b.session_id}  {b.turns} turns  ({b.reason})" for b in self.state.branches]
-        return "\n".join(lines)
-
-    @_magic(("%budget [USD|off]", "show or cap what this conversation may spend (the CLI stops at the cap)"))
-    async def _budget(self, args: str) -> str:
-        if args:
-            if args == "off":
-                cap = None
-            else:
-                try:
-                    cap = float(args.lstrip("$"))
-                except ValueError:
-                    raise MagicError("usage: %budget USD (e.g. %budget 2.50) or %budget off") from None
-                if not 0 < cap < math.inf:
-                    raise MagicError("a budget is a positive number of dollars; %budget off removes it")
-            await self.restart(max_budget_usd=cap)
-            self._save()
-        cap = self.options.max_budget_usd
-        if cap is None:
-            return f"no budget; spent ${self.spent_usd:.4f} so far"
-        return f"budget {usd(cap)}; spent ${self.spent_usd:.4f} so far"
-
-    @_magic(("%cwd [PATH]", "show or change the CLI's working directory (restarts it, session kept)"))
-    async def _cwd(self, args: str) -> str:
-        if not args:
-            return f"working directory: {self.options.cwd}"
-        if args[0] in "\"'":  # a quoted path (the rest of the line is the path without quotes, too)
-            words = _words(args, "%cwd [PATH]")
-            if len(words) != 1:
-                raise MagicError("usage: %cwd PATH (one path, quoted or not)")
-            args = words[0]
-        path = os.path.abspath(os.path.expanduser(args))
-        if not os.path.isdir(path):
-            raise MagicError(f"not a directory: {path}")
-        await self.restart(cwd=path)
-        return f"working directory: {path}"
-
-    @_magic(
-        (
-            '%tool NAME "DESCRIPTION" [JSON-SCHEMA]',
-            "declare a tool that you answer in a widget (restarts the CLI, session kept)",
-        )
-    )
-    async def _tool(self, args: str) -> str:
-        tool = parse_tool_declaration(args)
-        full_name = f"mcp__{self.options.host_tool_server}__{tool.name}"
-        if len(full_name) > _API_TOOL_NAME_MAX:
-            # The CLI sends it as is, and the API would refuse every later turn.
-            room = _API_TOOL_NAME_MAX - len(full_name) + len(tool.name)
-            raise MagicError(f"the tool's full name {full_name} is over 64 characters: use at most {room} for NAME")
-        tools = [t for t in self.options.host_tools if t.name != tool.name]
-        await self.restart(host_tools=[*tools, tool])
-        return f"tool mcp__{self.options.host_tool_server}__{tool.name} declared; you answer it in a widget"
-
-
-def split_magics(code: str) -> tuple[list[str], str]:
-    """Leading ``%`` lines of a cell, and the message after them."""
-    lines = code.splitlines()
-    magics = []
-    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("%")):
-        line = lines.pop(0).strip()
-        if line:
-            magics.append(line)
-    return magics, "\n".join(lines).strip()

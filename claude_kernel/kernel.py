@@ -21,7 +21,8 @@ from ipykernel.kernelbase import Kernel
 
 from . import __version__
 from .complete import Vocabulary, complete, inspect
-from .conversation import Conversation, MagicError, magic_docs, split_magics
+from .conversation import Conversation, MagicError
+from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
 from .session._signals import end_groups_on_signals
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
@@ -133,7 +134,7 @@ class ClaudeKernel(Kernel):
             with _cancelled_when(interrupt):
                 await self._await_spawn()
                 for line in magics:
-                    display.text(await conversation.run_magic(line))
+                    display.text(await run_magic(conversation, line))
                 if message:
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
                     session = await conversation.ensure_session()

@@ -23,6 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display, update_display
 
 from .conversation import Conversation, MagicError
+from .line_magics import run_magic
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
@@ -186,7 +187,7 @@ async def _apply_options(conversation: Conversation, args: Any) -> None:
     try:
         for line, given in magics:
             if given:
-                await conversation.run_magic(line)
+                await run_magic(conversation, line)
     except MagicError as exc:
         raise UsageError(str(exc)) from exc
 

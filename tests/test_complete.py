@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from claude_kernel.complete import PERMISSION_MODES, Vocabulary, complete, inspect
-from claude_kernel.conversation import MAGICS, magic_docs
+from claude_kernel.line_magics import MAGICS, magic_docs
 
 DOCS = magic_docs()
 MODELS = (("default", "Use the default model"), ("opus", "Opus 5.5"), ("sonnet", "Sonnet 5.5"))

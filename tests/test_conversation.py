@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from claude_kernel.conversation import MAGICS, Conversation, MagicError, help_text, parse_tool_declaration, split_magics
+from claude_kernel.conversation import Conversation, MagicError
+from claude_kernel.line_magics import MAGICS, help_text, parse_tool_declaration, run_magic, split_magics
 
 
 @pytest.mark.parametrize(
@@ -51,7 +52,7 @@ def test_help_is_written_from_the_table_that_dispatches() -> None:
 @pytest.mark.anyio
 async def test_unknown_magic_says_where_the_list_is() -> None:
     with pytest.raises(MagicError, match="%help"):
-        await Conversation().run_magic("%nope")
+        await run_magic(Conversation(), "%nope")
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_bad_tool_declarations_are_rejected(line: str, complaint: str) -> None:
 @pytest.mark.anyio
 async def test_bad_permissions_quoting_is_a_magic_error() -> None:
     with pytest.raises(MagicError, match="No closing quotation"):
-        await Conversation().run_magic('%permissions "unclosed')
+        await run_magic(Conversation(), '%permissions "unclosed')
 
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "--help", "../../etc/passwd", "123"])
@@ -110,5 +111,5 @@ async def test_resume_checks_the_id_before_closing_anything(bad_id: str) -> None
     conversation = Conversation()
     conversation.options = replace(conversation.options, resume="keep-me")
     with pytest.raises(MagicError, match="still in session keep-me"):
-        await conversation.run_magic(f"%resume {bad_id}")
+        await run_magic(conversation, f"%resume {bad_id}")
     assert conversation.current_session_id == "keep-me"
