@@ -54,7 +54,16 @@ from ._errors import (
     RewindError,
     SessionError,
 )
-from ._events import AssistantMessage, Event, PermissionRequest, Result, SystemInit, UserMessage, parse_message
+from ._events import (
+    AssistantMessage,
+    Event,
+    PermissionRequest,
+    Result,
+    SystemInit,
+    UserMessage,
+    _BlockDelta,
+    parse_message,
+)
 from ._options import SessionOptions, build_argv, build_env, find_cli
 from ._transport import Transport
 
@@ -550,22 +559,24 @@ class Session:
                     return
                 break
             self._escalate(proc)
+        # Per line of a long answer, every lookup counts: the loop's names are bound once.
+        decode, on_event, queue, next_line = self._decode, self._on_event, self._events, proc.transport.buffered_line
         while True:
-            message = self._decode(line)
+            message = decode(line)
             if message is not None:
                 if message.get("type") in _CONTROL_TYPES:
                     event = await proc.control.handle(message)
                 elif proc is self._proc:
-                    event = self._on_event(proc, parse_message(message))
+                    event = on_event(proc, parse_message(message))
                 else:
                     # Still starting (a failed --resume writes a zeroed result): not part of any turn.
                     log.debug("ignoring a %r line from a process that is starting", message.get("type"))
                     event = None
                 if event is not None:
-                    self._events.append(event)
+                    queue.append(event)
                     if isinstance(event, Result):
                         return  # what follows belongs to the next turn, read when it is asked for
-            line = proc.transport.buffered_line()
+            line = next_line()
             if line is None:
                 return
 
@@ -590,6 +601,8 @@ class Session:
         proc.set_deadline(anyio.current_time() + self.interrupt_grace)
 
     def _on_event(self, proc: _Process, event: Event) -> Event:
+        if isinstance(event, _BlockDelta):  # most events of a turn: nothing to note
+            return event
         if isinstance(event, (AssistantMessage, UserMessage)):
             # Subagent traffic lives in a side chain, not in the conversation a rewind truncates.
             if event.uuid and event.parent_tool_use_id is None:
