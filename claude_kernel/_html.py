@@ -31,7 +31,17 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-__all__ = ["MarkdownBlocks", "escape", "inline_html", "markdown_blocks", "markdown_html", "safe_url", "strip_controls"]
+__all__ = [
+    "CodeCut",
+    "MarkdownBlocks",
+    "code_cut",
+    "escape",
+    "inline_html",
+    "markdown_blocks",
+    "markdown_html",
+    "safe_url",
+    "strip_controls",
+]
 
 _CONTROLS = re.compile(
     # CSI (cursor moves, colours, erasing), 7-bit or 8-bit introducer.
@@ -112,24 +122,51 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+def _code_style(*, top: bool = False, bottom: bool = False) -> str:
+    """A code block's style: a theme background, like a Markdown cell's code.
+
+    A piece of a code block cut in two (see :func:`code_cut`) that joins the piece above (``top``)
+    or below (``bottom``) has no padding or margin there, so the two read as one block.
+    """
+    padding = f"{'0' if top else '0.5em'} 0.75em {'0' if bottom else '0.5em'}"
+    margins = ("; margin-top: 0" if top else "") + ("; margin-bottom: 0" if bottom else "")
+    return f"background: var(--jp-cell-editor-background); padding: {padding}{margins}"
+
+
 # The sanitizer lets no attribute onto <pre>, so every "<pre>" in its output is a tag of a code
-# block (as text it would be "&lt;pre&gt;"): these get a theme background, like a Markdown cell's.
-_PRE = '<pre style="background: var(--jp-cell-editor-background); padding: 0.5em 0.75em">'
+# block (as text it would be "&lt;pre&gt;"): these get their style after cleaning.
+_PRE = f'<pre style="{_code_style()}">'
 
 
 def _clean(rendered: str) -> str:
     return str(_CLEANER.clean(rendered)).replace("<pre>", _PRE)
 
 
-def markdown_html(text: str, *, references: dict[str, Any] | None = None) -> str:
+def markdown_html(
+    text: str, *, references: dict[str, Any] | None = None, seam_above: bool = False, seam_below: bool = False
+) -> str:
     """Untrusted Markdown (an answer, thinking) as sanitized, self-contained HTML.
 
     ``references`` are link reference definitions (``[label]: url``) from the other pieces of a
     text rendered piece by piece (see :func:`markdown_blocks`); the only thing one block of
     Markdown takes from another. The dictionary is not changed.
+
+    ``seam_above``: the text's first code block goes on from one cut above (see :func:`code_cut`);
+    it starts without padding or margin, so the two read as one block. ``seam_below``: its last
+    code block goes on below, and ends without them.
     """
     env = {"references": dict(references)} if references else {}
-    return _clean(_MARKDOWN.render(strip_controls(text), env))
+    rendered = _clean(_MARKDOWN.render(strip_controls(text), env))
+    if seam_above:
+        head, pre, tail = rendered.partition(_PRE)
+        if pre:
+            both = seam_below and _PRE not in tail  # one code block, joined above and below
+            rendered = head + f'<pre style="{_code_style(top=True, bottom=both)}">' + tail
+            seam_below = seam_below and not both
+    if seam_below:
+        head, pre, tail = rendered.rpartition(_PRE)
+        rendered = head + f'<pre style="{_code_style(bottom=True)}">' + tail if pre else rendered
+    return rendered
 
 
 @dataclass(frozen=True)
@@ -151,7 +188,7 @@ class MarkdownBlocks:
 _CUT_BEFORE = frozenset({"paragraph_open", "table_open", "fence", "code_block"})
 
 
-def markdown_blocks(text: str) -> MarkdownBlocks:
+def markdown_blocks(text: str, *, lead: str = "") -> MarkdownBlocks:
     """Safe cuts of ``text``, Markdown that may still grow at its end (a streaming answer).
 
     A cut is the start of a top-level paragraph, table or code block (never inside a list, a
@@ -161,31 +198,94 @@ def markdown_blocks(text: str) -> MarkdownBlocks:
     block never contains a cut, and the last block is never cut off, as it may still grow.
     Terminal controls are removed as for rendering, which keeps the lines where they are; with a
     lone carriage return (which :func:`strip_controls` makes a line break) there are no cuts.
+
+    ``lead`` is Markdown that ``text`` goes on from (the opening line of a code block cut in two,
+    see :func:`code_cut`): parsed with it, never cut inside it.
     """
-    clean = strip_controls(text)
-    if clean.count("\n") != text.count("\n"):
+    parsed = _parse_lines(lead + text)
+    if parsed is None:
         return MarkdownBlocks((), ())
-    tokens: list[Token] = []
-    env: dict[str, Any] = {}
-    _MARKDOWN.block.parse(clean, _MARKDOWN, env, tokens)
-    lines = clean.split("\n")
-    starts = [0]
-    for raw_line in text.split("\n")[:-1]:
-        starts.append(starts[-1] + len(raw_line) + 1)
+    tokens, env, lines, starts = parsed
     # Top-level blocks, as (type, first line).
     tops = [(t.type, t.map[0]) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
     cuts = tuple(
-        starts[line]
+        starts[line] - len(lead)
         for (above, _), (kind, line) in itertools.pairwise(tops)
         if kind in _CUT_BEFORE
         and above != "heading_open"  # a heading ending its output gets a smaller bottom margin
         and line + 1 < len(lines)  # the block's first line ends with a newline
         and not lines[line - 1].strip(" \t")  # and the line before it is blank
+        and starts[line] > len(lead)
     )
     references = tuple(
-        (starts[definition["map"][0]], label, definition) for label, definition in env.get("references", {}).items()
+        (starts[definition["map"][0]] - len(lead), label, definition)
+        for label, definition in env.get("references", {}).items()
     )
     return MarkdownBlocks(cuts, references)
+
+
+@dataclass(frozen=True)
+class CodeCut:
+    """A cut inside a code block still being written: the part above renders closed, the rest reopened.
+
+    ``offset`` (a line start in the text) is where the rest begins; the part before it renders
+    with ``close`` after it (the closing fence), the rest with ``lead`` before it (the block's
+    opening line), each as a code block of its own, joined by :func:`markdown_html`'s seams.
+    """
+
+    offset: int
+    lead: str
+    close: str
+
+
+def code_cut(text: str, *, lead: str = "") -> CodeCut | None:
+    """Where the fenced code block still open at the end of ``text`` may be cut, if it is one.
+
+    The cut is the start of the text's last line that has ended, so the line still being
+    written (and a closing fence, once it comes) stays with the rest; there is at least one line
+    of code above it. ``lead`` as for :func:`markdown_blocks`.
+    """
+    parsed = _parse_lines(lead + text)
+    if parsed is None:
+        return None
+    tokens, _, lines, starts = parsed
+    tops = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    if not tops or tops[-1].type != "fence":
+        return None
+    fence = tops[-1]
+    assert fence.map is not None
+    opening, after = fence.map
+    if after - 1 > opening and _closes_fence(lines[after - 1], fence.markup):
+        return None  # closed: nothing more goes into it
+    last = len(lines) - 2  # the last line that has ended (the one after it is being written, or empty)
+    if last <= opening + 1 or starts[last] <= len(lead):
+        return None
+    raw = lead + text
+    return CodeCut(starts[last] - len(lead), raw[starts[opening] : starts[opening + 1]], fence.markup + "\n")
+
+
+def _closes_fence(line: str, markup: str) -> bool:
+    """Whether ``line`` closes a code block opened with ``markup`` (CommonMark's closing fence)."""
+    mark = line.strip(" ")
+    return len(line) - len(line.lstrip(" ")) < 4 and len(mark) >= len(markup) and mark == markup[0] * len(mark)
+
+
+def _parse_lines(text: str) -> tuple[list[Token], dict[str, Any], list[str], list[int]] | None:
+    """``text``'s block tokens and link definitions, its lines, and where each line starts in it.
+
+    None when cleaning the text would move its lines (a lone carriage return): then its line
+    numbers say nothing about where to cut it.
+    """
+    clean = strip_controls(text)
+    if clean.count("\n") != text.count("\n"):
+        return None
+    tokens: list[Token] = []
+    env: dict[str, Any] = {}
+    _MARKDOWN.block.parse(clean, _MARKDOWN, env, tokens)
+    starts = [0]
+    for raw_line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(raw_line) + 1)
+    return tokens, env, clean.split("\n"), starts
 
 
 def inline_html(text: str) -> str:

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import escape, inline_html, markdown_blocks, markdown_html, strip_controls
+from ._html import code_cut, escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
@@ -177,11 +178,17 @@ _Part = _Text | _Thinking | _Tool | _Note
 
 @dataclass(eq=False)
 class _Piece:
-    """What one display shows of a part: all of it, or, of a long answer, a run of whole blocks."""
+    """What one display shows of a part: all of it, or, of a long answer, a run of whole blocks.
+
+    A long code block still being written is cut too (see :func:`code_cut`): the piece above the
+    cut renders with ``close`` after it, the one below with ``lead`` before it.
+    """
 
     part: _Part
     start: int = 0
     end: int | None = None  # None: to the part's end
+    lead: str = ""
+    close: str = ""
     _rendered: tuple[object, str] = field(default=(None, ""), repr=False)  # (from what, HTML)
 
     @property
@@ -194,7 +201,11 @@ class _Piece:
         assert isinstance(self.part, _Prose)
         key = (self.source, len(self.part.references))
         if self._rendered[0] != key:
-            self._rendered = (key, markdown_html(key[0], references=self.part.references))
+            markdown = self.lead + key[0] + self.close
+            html = markdown_html(
+                markdown, references=self.part.references, seam_above=bool(self.lead), seam_below=bool(self.close)
+            )
+            self._rendered = (key, html)
         return self._rendered[1]
 
     def size(self) -> int:
@@ -272,6 +283,8 @@ class TurnView:
         self._clock = clock
         self._started = clock()
         self._freeze_at = freeze_at
+        # A code block still being written is cut once the live display holds this much of it.
+        self._cut_code_at = math.inf if freeze_at is None else freeze_at
         self._parts: list[_Part] = []
         self._tools: dict[str, _Tool] = {}
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
@@ -443,11 +456,20 @@ class TurnView:
             done, rest = pieces[:index], pieces[index:]
             part = piece.part
             if isinstance(part, _Text):
-                blocks = markdown_blocks(piece.source)
+                start, lead = piece.start, piece.lead
+                blocks = markdown_blocks(piece.source, lead=lead)
                 if blocks.cuts:
-                    end = piece.start + blocks.cuts[-1]
-                    done = [*done, _Piece(part, piece.start, end)]
-                    rest = [_Piece(part, end), *pieces[index + 1 :]]
+                    end = start + blocks.cuts[-1]
+                    done.append(_Piece(part, start, end, lead=lead))
+                    start, lead = end, ""
+                # A code block that keeps growing is cut inside too, or it would be redrawn whole.
+                code = code_cut(part.text[start:], lead=lead) if len(part.text) - start >= self._cut_code_at else None
+                if code is not None:
+                    end = start + code.offset
+                    done.append(_Piece(part, start, end, lead=lead, close=code.close))
+                    start, lead = end, code.lead
+                if start != piece.start:
+                    rest = [_Piece(part, start, lead=lead), *pieces[index + 1 :]]
             return done, rest
         return pieces, []
 
@@ -475,7 +497,7 @@ class TurnView:
         if not isinstance(part, _Text) or (piece.start == 0 and piece.end is None):
             return False  # the whole text in one piece: rendered at once, its references with it
         known = len(part.references)
-        for _, label, definition in markdown_blocks(piece.source).references:
+        for _, label, definition in markdown_blocks(piece.source, lead=piece.lead).references:
             part.references.setdefault(label, definition)
         return len(part.references) > known
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from claude_kernel._html import markdown_blocks, markdown_html
+from claude_kernel._html import code_cut, markdown_blocks, markdown_html
 from claude_kernel.render import TurnView
 from claude_kernel.session import Event
 from claude_kernel.turn import TurnDisplay, UpdatableDisplays
@@ -75,15 +75,22 @@ def deltas(text: str, seed: int) -> list[str]:
 
 
 def fragments(bundles: list[dict[str, str]]) -> str:
-    """The model's HTML with our wrappers taken off: what the answer renders to."""
-    return "".join(
+    """The model's HTML with our wrappers taken off: what the answer renders to.
+
+    A code block cut in two is joined again (its pieces meet at a seam: the one below starts
+    without a top margin), and code blocks' styles are left out (a seam changes them).
+    """
+    html = "".join(
         inner for b in bundles for inner in re.findall(r'<div class="claude-text">(.*?)</div>', b["text/html"], re.S)
     )
+    html = re.sub(r'</code></pre>\s*<pre style="[^"]*margin-top: 0[^"]*"><code>', "", html)
+    return re.sub(r'<pre style="[^"]*">', "<pre>", html)
 
 
 def plain(bundles: list[dict[str, str]]) -> str:
-    text = "\n\n".join(b["text/plain"] for b in bundles if b["text/plain"])
-    return re.sub(r"\n\n+", "\n\n", text)
+    """The plain text, blank lines left out (a cut code block's two pieces have one between them)."""
+    text = "\n".join(b["text/plain"] for b in bundles if b["text/plain"])
+    return "\n".join(line for line in text.split("\n") if line.strip())
 
 
 def words(bundles: list[dict[str, str]]) -> list[str]:
@@ -143,6 +150,38 @@ def test_cuts_are_block_starts_after_a_blank_line_with_a_complete_first_line() -
     assert markdown_blocks("a\r\rb\n\nc\n").cuts == ()
 
 
+def test_a_code_block_still_open_is_cut_before_its_last_ended_line() -> None:
+    text = "Intro\n\n~~~~ python\na = 1\n\nb = 2\nc = 3\nd ="
+    cut = code_cut(text)
+    assert (
+        cut is not None and text[cut.offset :] == "c = 3\nd =" and (cut.lead, cut.close) == ("~~~~ python\n", "~~~~\n")
+    )
+    assert code_cut(text + "\n") is not None and (text + "\n")[code_cut(text + "\n").offset :] == "d =\n"  # type: ignore[union-attr]
+    # The rest goes on from the opening line, and is cut again as it grows.
+    again = code_cut("c = 3\nd = 4\ne", lead=cut.lead)
+    assert again is not None and again.offset == len("c = 3\n")
+    assert code_cut("```\nx = 1\n```\n") is None  # closed: nothing more goes into it
+    assert code_cut("```\nx = 1\n``") is None  # the closing fence being written stays live with one line
+    assert code_cut("```\nonly one line\nsecond") is None  # nothing above the cut but the opening line
+    assert code_cut("- item\n\n  ```\n  a\n  b\n  c") is None  # inside a list: not a top-level block
+    assert code_cut("just text\nmore text\n") is None
+
+
+def test_a_long_code_block_is_frozen_as_it_streams_and_reads_as_one_block() -> None:
+    code = "\n".join(f"    value_{n} = compute(frame, column='c{n}')" for n in range(400))
+    text = f"The script:\n\n```python\ndef main():\n{code}\n```\n\nDone."
+    events = [*stream("m1", *deltas(text, 7)), message_end("m1")]
+    redraws = play(events, TurnView(freeze_at=2000))
+    whole = play(events, TurnView(freeze_at=None))[-1]
+    check_redraws(redraws)
+    final = redraws[-1]
+    assert len(final) > 5, "the code block was never cut"
+    assert fragments(final) == fragments(whole) and words(final) == words(whole)
+    # Each piece of the block is a code block joined to its neighbours: no padding or margin at a seam.
+    middle = final[len(final) // 2]["text/html"]
+    assert "padding: 0 0.75em 0; margin-top: 0; margin-bottom: 0" in middle
+
+
 def test_tool_cards_freeze_once_they_have_their_result() -> None:
     view = TurnView(freeze_at=1)
     events: list[Event] = []
@@ -188,7 +227,7 @@ def test_a_retried_stream_empties_the_displays_it_froze() -> None:
     view.finish("done")
     final = view.bundles()
     assert len(final) > 1 and "paragraph" not in plain(final)
-    assert plain(final) == "The answer, in full.\n\ndone"
+    assert plain(final) == "The answer, in full.\ndone"
 
 
 class _CountingDisplays(UpdatableDisplays):
@@ -210,7 +249,7 @@ class _CountingDisplays(UpdatableDisplays):
 
 @pytest.mark.parametrize("freeze_at", [1, 2000])
 def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """120 KB streamed in 40-character deltas, redrawn every 50 deltas: bytes sent and Markdown rendered stay linear."""
+    """160 KB (a 40 KB code block last) in 40-character deltas, redrawn every 50: bytes sent and rendered are linear."""
     rendered: list[int] = []
 
     def counting(text: str, **options: Any) -> str:
@@ -219,7 +258,8 @@ def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: p
 
     monkeypatch.setattr("claude_kernel.render.markdown_html", counting)
     closed = "\n\n".join(CORPUS[name] for name in ("lists", "tables", "headings", "quotes", "mixed"))
-    text = "\n\n".join([closed] * 40 + ["A paragraph of words. " * 5] * 400)
+    code = "```python\n" + "\n".join(f"result_{n} = transform(data, step={n})" for n in range(1000)) + "\n```"
+    text = "\n\n".join([closed] * 40 + ["A paragraph of words. " * 5] * 400 + [code])
     clock = Clock()
     sink = _CountingDisplays()
     display = TurnDisplay(TurnView(clock=clock, freeze_at=freeze_at), sink, interval=0.25, clock=clock)
@@ -234,4 +274,4 @@ def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: p
     final = sum(len(value) for bundle in sink.latest.values() for value in bundle.values())
     assert sink.sent <= 3 * final, (sink.sent, final)
     assert sum(rendered) <= 4 * len(text), (sum(rendered), len(text))
-    assert plain(list(sink.latest.values())).startswith(text[:1000].replace("\n\n\n\n", "\n\n"))
+    assert plain(list(sink.latest.values())).startswith(plain([{"text/plain": text[:1000]}]).rsplit("\n", 1)[0])

@@ -58,3 +58,20 @@ def test_a_frozen_answer_has_no_seams(
     shot(page, "lab-long-answer")
     for a, b, gap, gaps in compared:
         assert any(abs(gap - usual) <= 1 for usual in gaps), f"a seam between {a} and {b}: {gap}px, inside {gaps}"
+
+
+def test_a_long_code_block_cut_as_it_streams_reads_as_one_block(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    code = "\n".join(f"total_{n} = sum(row[{n}] for row in table)  # column {n}" for n in range(300))
+    model.enqueue(Reply.text(f"The script:\n\n```python\n{code}\n```\n\nDone.", chunk=16, delay=0.001))
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Write the script")
+    notebook.wait_done(cell)
+    blocks = [block for block in cell.evaluate(_BLOCKS) if block["tag"] == "PRE"]
+    assert len({block["output"] for block in blocks}) > 3, "the code block was never cut"
+    for above, below in itertools.pairwise(blocks):
+        assert abs(below["top"] - above["bottom"]) <= 1, f"a gap inside the code block: {above}, {below}"
+    shown = cell.evaluate("cell => [...cell.querySelectorAll('.claude-text pre')].map(pre => pre.innerText).join('')")
+    assert shown.rstrip("\n") == code
+    shot(page, "lab-long-code-block")
