@@ -52,6 +52,8 @@ log = logging.getLogger("claude_kernel.render")
 
 _SUMMARY_LINES = 3
 _SUMMARY_CHARS = 300
+# Characters of a thinking still streaming that its fold shows: its last lines.
+_THINKING_TAIL = 600
 # MathJax 3 (JupyterLab, Notebook 7) skips elements with class mathjax_ignore, MathJax 2 (nbconvert,
 # classic) tex2jax_ignore.
 _ROOT = '<div class="claude-turn mathjax_ignore tex2jax_ignore">'
@@ -233,6 +235,28 @@ def tool_label(name: str) -> str:
     return name
 
 
+def _thinking_html(piece: _Piece) -> str:
+    """Thinking, folded. While it streams, only its length and its last lines.
+
+    A fold opened during the stream closes again at the next redraw (the output is replaced), so
+    the whole of a long thinking, sent four times a second, would cost its size squared on iopub
+    and show nobody anything more.
+    """
+    part = piece.part
+    assert isinstance(part, _Thinking)
+    if part.streaming and len(part.text) > _THINKING_TAIL:
+        summary = f"Thinking… ({len(part.text):,} characters)"
+        tail = part.text[-_THINKING_TAIL:]
+        tail = tail[tail.find("\n") + 1 :] or tail  # from the start of a line
+        body = f'<div style="white-space: pre-wrap">…{escape(tail)}</div>'
+    else:
+        summary, body = "Thinking", piece.html()
+    return (
+        f'<details class="claude-thinking"><summary style="{_MUTED}">{summary}</summary>'
+        f'<div style="{_MUTED}; {_CARD}">{body}</div></details>'
+    )
+
+
 def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     """A tool call's card: the tool and its key input, the decision, the start of its result."""
     summary = tool_summary(tool.name, tool.input)
@@ -324,6 +348,12 @@ class TurnView:
             if block.get("type") == "tool_use":
                 self._activity = f"preparing {tool_label(str(block.get('name', '')))}"
                 return True
+            return False
+        if isinstance(event, StreamEvent) and event.event_type == "content_block_stop":
+            block_part = self._streamed.get((event.message_id, event.index or 0))
+            if block_part is not None and block_part.streaming:
+                block_part.streaming = False  # complete: it can freeze (a retry would still empty it)
+                return isinstance(block_part, _Thinking)  # drawn whole now, see _thinking_html
             return False
         if isinstance(event, StreamEvent) and event.event_type == "message_delta":
             self._complete.add(event.message_id)  # its stop reason came: the whole message arrived
@@ -523,10 +553,7 @@ class TurnView:
                     chunks.append(f'<div class="claude-text">{piece.html()}</div>')
             elif isinstance(part, _Thinking):
                 if part.text:
-                    chunks.append(
-                        f'<details class="claude-thinking"><summary style="{_MUTED}">Thinking</summary>'
-                        f'<div style="{_MUTED}; {_CARD}">{piece.html()}</div></details>'
-                    )
+                    chunks.append(_thinking_html(piece))
             elif isinstance(part, _Tool):
                 chunks.append(_tool_html(part, top_margin=number > 0 or not seam_above))
             else:

@@ -18,6 +18,7 @@ import pytest
 from claude_kernel._html import code_cut, markdown_blocks, markdown_html
 from claude_kernel.render import TurnView
 from claude_kernel.session import Event
+from claude_kernel.session._events import parse_message
 from claude_kernel.turn import TurnDisplay, UpdatableDisplays
 
 from .kernel_client import visible_text
@@ -182,6 +183,39 @@ def test_a_long_code_block_is_frozen_as_it_streams_and_reads_as_one_block() -> N
     assert "padding: 0 0.75em 0; margin-top: 0; margin-bottom: 0" in middle
 
 
+def block_end(message_id: str, index: int) -> Event:
+    event = {"type": "content_block_stop", "index": index}
+    return parse_message({"type": "stream_event", "api_message_id": message_id, "event": event})
+
+
+def test_a_block_that_ended_freezes_before_its_message_ends() -> None:
+    view = TurnView(freeze_at=1)
+    thinking = "Let me think about the data.\n\n" * 100
+    answer = "".join(f"Paragraph {n} of the answer.\n\n" for n in range(50))
+    for event in [*stream("m1", *deltas(thinking, 1), kind="thinking"), block_end("m1", 0)]:
+        view.apply(event)
+    for event in stream("m1", *deltas(answer, 2), index=1):
+        view.apply(event)
+        view.bundles()
+    # The message has not ended, yet the thinking and the answer's finished paragraphs are frozen.
+    bundles = view.bundles()
+    assert len(bundles) > 10 and "Thinking</summary>" in bundles[0]["text/html"]
+    assert bundles[0]["text/html"].count("Let me think") == 100
+
+
+def test_thinking_still_streaming_shows_its_length_and_last_lines() -> None:
+    view = TurnView(freeze_at=1)
+    thinking = "".join(f"step {n}: <check> the & column\n" for n in range(200))
+    for event in stream("m1", *deltas(thinking, 3), kind="thinking"):
+        view.apply(event)
+    (live,) = view.bundles()
+    html = live["text/html"]
+    assert f"Thinking… ({len(thinking):,} characters)" in html and "step 199: &lt;check&gt; the &amp; column" in html
+    assert "step 100:" not in html and len(html) < 2000
+    view.apply(block_end("m1", 0))
+    assert "step 0: " in view.bundles()[0]["text/html"]  # complete: drawn whole, folded
+
+
 def test_tool_cards_freeze_once_they_have_their_result() -> None:
     view = TurnView(freeze_at=1)
     events: list[Event] = []
@@ -249,7 +283,8 @@ class _CountingDisplays(UpdatableDisplays):
 
 @pytest.mark.parametrize("freeze_at", [1, 2000])
 def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """160 KB (a 40 KB code block last) in 40-character deltas, redrawn every 50: bytes sent and rendered are linear."""
+    """29 KB of thinking, then 160 KB (a 40 KB code block last), in 40-character deltas, redrawn every 50:
+    bytes sent and Markdown rendered stay linear."""
     rendered: list[int] = []
 
     def counting(text: str, **options: Any) -> str:
@@ -263,9 +298,14 @@ def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: p
     clock = Clock()
     sink = _CountingDisplays()
     display = TurnDisplay(TurnView(clock=clock, freeze_at=freeze_at), sink, interval=0.25, clock=clock)
-    for number, piece in enumerate(text[i : i + 40] for i in range(0, len(text), 40)):
+    thinking = "A line of thinking about the data, one of many.\n" * 600  # 29 KB, before the answer
+    chunks = [(0, thinking[i : i + 40]) for i in range(0, len(thinking), 40)]
+    chunks += [(1, text[i : i + 40]) for i in range(0, len(text), 40)]
+    for number, (index, piece) in enumerate(chunks):
         clock.now = number * 0.005
-        display.view.apply(stream("m1", piece)[0])
+        if index == 1 and chunks[number - 1][0] == 0:
+            display.view.apply(block_end("m1", 0))
+        display.view.apply(stream("m1", piece, index=index, kind="thinking" if index == 0 else "text")[0])
         display.changed()
         display.flush()
     display.view.apply(message_end("m1"))
@@ -274,4 +314,4 @@ def test_a_long_answer_costs_a_few_times_its_size(freeze_at: int, monkeypatch: p
     final = sum(len(value) for bundle in sink.latest.values() for value in bundle.values())
     assert sink.sent <= 3 * final, (sink.sent, final)
     assert sum(rendered) <= 4 * len(text), (sum(rendered), len(text))
-    assert plain(list(sink.latest.values())).startswith(plain([{"text/plain": text[:1000]}]).rsplit("\n", 1)[0])
+    assert plain([{"text/plain": text[:1000]}]).rsplit("\n", 1)[0] in plain(list(sink.latest.values()))
