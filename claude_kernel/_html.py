@@ -32,9 +32,9 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 __all__ = [
-    "CodeCut",
+    "BlockCut",
     "MarkdownBlocks",
-    "code_cut",
+    "block_cut",
     "escape",
     "inline_html",
     "markdown_blocks",
@@ -125,7 +125,7 @@ _CLEANER = nh3.Cleaner(
 def _code_style(*, top: bool = False, bottom: bool = False) -> str:
     """A code block's style: a theme background, like a Markdown cell's code.
 
-    A piece of a code block cut in two (see :func:`code_cut`) that joins the piece above (``top``)
+    A piece of a code block cut in two (see :func:`block_cut`) that joins the piece above (``top``)
     or below (``bottom``) has no padding or margin there, so the two read as one block.
     """
     padding = f"{'0' if top else '0.5em'} 0.75em {'0' if bottom else '0.5em'}"
@@ -143,7 +143,12 @@ def _clean(rendered: str) -> str:
 
 
 def markdown_html(
-    text: str, *, references: dict[str, Any] | None = None, seam_above: bool = False, seam_below: bool = False
+    text: str,
+    *,
+    references: dict[str, Any] | None = None,
+    seam_above: bool = False,
+    seam_below: bool = False,
+    list_start: int | None = None,
 ) -> str:
     """Untrusted Markdown (an answer, thinking) as sanitized, self-contained HTML.
 
@@ -151,22 +156,54 @@ def markdown_html(
     text rendered piece by piece (see :func:`markdown_blocks`); the only thing one block of
     Markdown takes from another. The dictionary is not changed.
 
-    ``seam_above``: the text's first code block goes on from one cut above (see :func:`code_cut`);
-    it starts without padding or margin, so the two read as one block. ``seam_below``: its last
-    code block goes on below, and ends without them.
+    For a text cut inside a block (see :func:`block_cut`): with ``seam_above`` its first block
+    (a code block or list) goes on from the piece above, with ``seam_below`` its last block goes
+    on below; there they have no margin (nor a code block padding), so the pieces read as one
+    block. ``list_start`` numbers an ordered list that goes on from above.
     """
     env = {"references": dict(references)} if references else {}
     rendered = _clean(_MARKDOWN.render(strip_controls(text), env))
-    if seam_above:
-        head, pre, tail = rendered.partition(_PRE)
-        if pre:
-            both = seam_below and _PRE not in tail  # one code block, joined above and below
-            rendered = head + f'<pre style="{_code_style(top=True, bottom=both)}">' + tail
-            seam_below = seam_below and not both
-    if seam_below:
-        head, pre, tail = rendered.rpartition(_PRE)
-        rendered = head + f'<pre style="{_code_style(bottom=True)}">' + tail if pre else rendered
+    if seam_above or seam_below or list_start is not None:
+        rendered = _join_seams(rendered, above=seam_above, below=seam_below, list_start=list_start)
     return rendered
+
+
+# The opening and closing tags of the blocks a cut can fall inside. The sanitizer lets no attribute
+# onto <pre> or <ul> and only start onto <ol>, so these are our tags; as text they would be escaped.
+_BLOCK_TAG = re.compile(r"<(/?)(pre|ul|ol)((?: [^>]*)?)>")
+
+
+def _join_seams(html: str, *, above: bool, below: bool, list_start: int | None) -> str:
+    """``html`` with its first block open at the top and its last block open at the bottom."""
+    tags = list(_BLOCK_TAG.finditer(html))
+    edits: dict[int, tuple[re.Match[str], bool, bool]] = {}
+    if tags and tags[0].start() == 0 and not tags[0].group(1) and (above or list_start is not None):
+        edits[0] = (tags[0], above, False)
+    if below and tags and tags[-1].end() == len(html.rstrip()):
+        opened: list[re.Match[str]] = []
+        last = None
+        for tag in tags:
+            if not tag.group(1):
+                opened.append(tag)
+            elif opened:
+                last = opened.pop()
+        if last is not None and not opened:
+            top = edits[last.start()][1] if last.start() in edits else False
+            edits[last.start()] = (last, top, True)
+    for position in sorted(edits, reverse=True):
+        tag, top, bottom = edits[position]
+        html = html[: tag.start()] + _seamed_tag(tag, top=top, bottom=bottom, list_start=list_start) + html[tag.end() :]
+    return html
+
+
+def _seamed_tag(tag: re.Match[str], *, top: bool, bottom: bool, list_start: int | None) -> str:
+    name, attributes = tag.group(2), tag.group(3)
+    if name == "pre":
+        return f'<pre style="{_code_style(top=top, bottom=bottom)}">'
+    if name == "ol" and list_start is not None and tag.start() == 0:
+        attributes = f' start="{list_start}"'
+    margins = "; ".join(["margin-top: 0"] * top + ["margin-bottom: 0"] * bottom)
+    return f'<{name}{attributes} style="{margins}">' if margins else f"<{name}{attributes}>"
 
 
 @dataclass(frozen=True)
@@ -200,7 +237,7 @@ def markdown_blocks(text: str, *, lead: str = "") -> MarkdownBlocks:
     lone carriage return (which :func:`strip_controls` makes a line break) there are no cuts.
 
     ``lead`` is Markdown that ``text`` goes on from (the opening line of a code block cut in two,
-    see :func:`code_cut`): parsed with it, never cut inside it.
+    see :func:`block_cut`): parsed with it, never cut inside it.
     """
     parsed = _parse_lines(lead + text)
     if parsed is None:
@@ -225,43 +262,61 @@ def markdown_blocks(text: str, *, lead: str = "") -> MarkdownBlocks:
 
 
 @dataclass(frozen=True)
-class CodeCut:
-    """A cut inside a code block still being written: the part above renders closed, the rest reopened.
+class BlockCut:
+    """A cut inside the block still growing at the end of a text: a long code block or list.
 
-    ``offset`` (a line start in the text) is where the rest begins; the part before it renders
-    with ``close`` after it (the closing fence), the rest with ``lead`` before it (the block's
-    opening line), each as a code block of its own, joined by :func:`markdown_html`'s seams.
+    ``offset`` (a line start in the text) is where the rest begins. The part before it renders
+    with ``close`` after it (a code block's closing fence); the rest with ``lead`` before it (the
+    code block's opening line) and, in an ordered list, numbered from ``list_start``. Each part
+    is a block of its own, joined at the seam by :func:`markdown_html`.
     """
 
     offset: int
-    lead: str
-    close: str
+    lead: str = ""
+    close: str = ""
+    list_start: int | None = None
 
 
-def code_cut(text: str, *, lead: str = "") -> CodeCut | None:
-    """Where the fenced code block still open at the end of ``text`` may be cut, if it is one.
+def block_cut(text: str, *, lead: str = "", list_start: int | None = None) -> BlockCut | None:
+    """Where the fenced code block or tight list still open at the end of ``text`` may be cut.
 
-    The cut is the start of the text's last line that has ended, so the line still being
-    written (and a closing fence, once it comes) stays with the rest; there is at least one line
-    of code above it. ``lead`` as for :func:`markdown_blocks`.
+    In a code block, the cut is the start of its last line that has ended, so the line being
+    written (and the closing fence, once it comes) stays with the rest. In a list whose items
+    have no blank line between them, it is the start of its last top-level item. At least a line
+    of code, or an item, stays above the cut. ``lead`` as for :func:`markdown_blocks`;
+    ``list_start`` is the number of the first item of a list that goes on from a cut above.
     """
     parsed = _parse_lines(lead + text)
     if parsed is None:
         return None
     tokens, _, lines, starts = parsed
-    tops = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
-    if not tops or tops[-1].type != "fence":
+    top = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    if not top:
         return None
-    fence = tops[-1]
-    assert fence.map is not None
-    opening, after = fence.map
-    if after - 1 > opening and _closes_fence(lines[after - 1], fence.markup):
-        return None  # closed: nothing more goes into it
-    last = len(lines) - 2  # the last line that has ended (the one after it is being written, or empty)
-    if last <= opening + 1 or starts[last] <= len(lead):
-        return None
-    raw = lead + text
-    return CodeCut(starts[last] - len(lead), raw[starts[opening] : starts[opening + 1]], fence.markup + "\n")
+    block, at = top[-1], tokens.index(top[-1])
+    assert block.map is not None
+    if block.type == "fence":
+        opening, after = block.map
+        if after - 1 > opening and _closes_fence(lines[after - 1], block.markup):
+            return None  # closed: nothing more goes into it
+        cut = len(lines) - 2  # the last line that has ended (the one after it is being written, or empty)
+        if cut <= opening + 1 or starts[cut] <= len(lead):
+            return None
+        opening_line = (lead + text)[starts[opening] : starts[opening + 1]]
+        return BlockCut(starts[cut] - len(lead), lead=opening_line, close=block.markup + "\n")
+    if block.type in ("bullet_list_open", "ordered_list_open"):
+        inside = tokens[at + 1 :]
+        if any(t.type == "paragraph_open" and not t.hidden for t in inside):
+            return None  # a loose list: its items are paragraphs, and the whole list must say so
+        items = [t.map[0] for t in inside if t.type == "list_item_open" and t.level == 1 and t.map is not None]
+        if len(items) < 2 or starts[items[-1]] <= len(lead):
+            return None
+        number = None
+        if block.type == "ordered_list_open":
+            first = list_start if list_start is not None else int(block.attrGet("start") or 1)
+            number = first + len(items) - 1
+        return BlockCut(starts[items[-1]] - len(lead), list_start=number)
+    return None
 
 
 def _closes_fence(line: str, markup: str) -> bool:

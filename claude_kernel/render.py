@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import code_cut, escape, inline_html, markdown_blocks, markdown_html, strip_controls
+from ._html import block_cut, escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
@@ -67,6 +67,8 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*")
 # own: enough that a long answer is dozens of outputs rather than thousands, little enough that a
 # redraw stays cheap.
 FREEZE_AT = 2000
+# The least of a code block or list still growing that is cut inside (see ``block_cut``).
+_CUT_BLOCKS_AT = 1000
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -182,8 +184,9 @@ _Part = _Text | _Thinking | _Tool | _Note
 class _Piece:
     """What one display shows of a part: all of it, or, of a long answer, a run of whole blocks.
 
-    A long code block still being written is cut too (see :func:`code_cut`): the piece above the
-    cut renders with ``close`` after it, the one below with ``lead`` before it.
+    A long code block or list still being written is cut too (see :func:`block_cut`): the piece
+    above the cut renders with ``close`` after it and ``joins_below``, the one below with
+    ``lead`` before it, ``joins_above`` and its list numbered from ``list_start``.
     """
 
     part: _Part
@@ -191,6 +194,9 @@ class _Piece:
     end: int | None = None  # None: to the part's end
     lead: str = ""
     close: str = ""
+    list_start: int | None = None
+    joins_above: bool = False
+    joins_below: bool = False
     _rendered: tuple[object, str] = field(default=(None, ""), repr=False)  # (from what, HTML)
 
     @property
@@ -203,9 +209,12 @@ class _Piece:
         assert isinstance(self.part, _Prose)
         key = (self.source, len(self.part.references))
         if self._rendered[0] != key:
-            markdown = self.lead + key[0] + self.close
             html = markdown_html(
-                markdown, references=self.part.references, seam_above=bool(self.lead), seam_below=bool(self.close)
+                self.lead + key[0] + self.close,
+                references=self.part.references,
+                seam_above=self.joins_above,
+                seam_below=self.joins_below,
+                list_start=self.list_start,
             )
             self._rendered = (key, html)
         return self._rendered[1]
@@ -307,8 +316,9 @@ class TurnView:
         self._clock = clock
         self._started = clock()
         self._freeze_at = freeze_at
-        # A code block still being written is cut once the live display holds this much of it.
-        self._cut_code_at = math.inf if freeze_at is None else freeze_at
+        # A code block or list still being written is cut once the live display holds this much of it
+        # (a list a few lines long may yet turn loose, with its items spaced as paragraphs).
+        self._cut_blocks_at = math.inf if freeze_at is None else max(freeze_at, _CUT_BLOCKS_AT)
         self._parts: list[_Part] = []
         self._tools: dict[str, _Tool] = {}
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
@@ -486,20 +496,22 @@ class TurnView:
             done, rest = pieces[:index], pieces[index:]
             part = piece.part
             if isinstance(part, _Text):
-                start, lead = piece.start, piece.lead
+                start, lead, number, joins = piece.start, piece.lead, piece.list_start, piece.joins_above
                 blocks = markdown_blocks(piece.source, lead=lead)
                 if blocks.cuts:
                     end = start + blocks.cuts[-1]
-                    done.append(_Piece(part, start, end, lead=lead))
-                    start, lead = end, ""
-                # A code block that keeps growing is cut inside too, or it would be redrawn whole.
-                code = code_cut(part.text[start:], lead=lead) if len(part.text) - start >= self._cut_code_at else None
-                if code is not None:
-                    end = start + code.offset
-                    done.append(_Piece(part, start, end, lead=lead, close=code.close))
-                    start, lead = end, code.lead
+                    done.append(_Piece(part, start, end, lead=lead, list_start=number, joins_above=joins))
+                    start, lead, number, joins = end, "", None, False
+                # A code block or list that keeps growing is cut inside too, or it would be redrawn whole.
+                cut = None
+                if len(part.text) - start >= self._cut_blocks_at:
+                    cut = block_cut(part.text[start:], lead=lead, list_start=number)
+                if cut is not None:
+                    end = start + cut.offset
+                    done.append(_Piece(part, start, end, lead, cut.close, number, joins_above=joins, joins_below=True))
+                    start, lead, number, joins = end, cut.lead, cut.list_start, True
                 if start != piece.start:
-                    rest = [_Piece(part, start, lead=lead), *pieces[index + 1 :]]
+                    rest = [_Piece(part, start, lead=lead, list_start=number, joins_above=joins), *pieces[index + 1 :]]
             return done, rest
         return pieces, []
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from claude_kernel._html import code_cut, markdown_blocks, markdown_html
+from claude_kernel._html import block_cut, markdown_blocks, markdown_html
 from claude_kernel.render import TurnView
 from claude_kernel.session import Event
 from claude_kernel.session._events import parse_message
@@ -78,14 +78,15 @@ def deltas(text: str, seed: int) -> list[str]:
 def fragments(bundles: list[dict[str, str]]) -> str:
     """The model's HTML with our wrappers taken off: what the answer renders to.
 
-    A code block cut in two is joined again (its pieces meet at a seam: the one below starts
-    without a top margin), and code blocks' styles are left out (a seam changes them).
+    A code block or list cut in two is joined again (its pieces meet at a seam: the one below
+    starts without a top margin), and their styles are left out (a seam changes them).
     """
     html = "".join(
         inner for b in bundles for inner in re.findall(r'<div class="claude-text">(.*?)</div>', b["text/html"], re.S)
     )
     html = re.sub(r'</code></pre>\s*<pre style="[^"]*margin-top: 0[^"]*"><code>', "", html)
-    return re.sub(r'<pre style="[^"]*">', "<pre>", html)
+    html = re.sub(r'</(ul|ol)>\s*<\1[^>]* style="margin-top: 0[^"]*">\n', "", html)
+    return re.sub(r'<(pre|ul|ol)((?: start="\d+")?) style="[^"]*">', r"<\1\2>", html)
 
 
 def plain(bundles: list[dict[str, str]]) -> str:
@@ -153,34 +154,56 @@ def test_cuts_are_block_starts_after_a_blank_line_with_a_complete_first_line() -
 
 def test_a_code_block_still_open_is_cut_before_its_last_ended_line() -> None:
     text = "Intro\n\n~~~~ python\na = 1\n\nb = 2\nc = 3\nd ="
-    cut = code_cut(text)
+    cut = block_cut(text)
     assert (
         cut is not None and text[cut.offset :] == "c = 3\nd =" and (cut.lead, cut.close) == ("~~~~ python\n", "~~~~\n")
     )
-    assert code_cut(text + "\n") is not None and (text + "\n")[code_cut(text + "\n").offset :] == "d =\n"  # type: ignore[union-attr]
+    assert block_cut(text + "\n") is not None and (text + "\n")[block_cut(text + "\n").offset :] == "d =\n"  # type: ignore[union-attr]
     # The rest goes on from the opening line, and is cut again as it grows.
-    again = code_cut("c = 3\nd = 4\ne", lead=cut.lead)
+    again = block_cut("c = 3\nd = 4\ne", lead=cut.lead)
     assert again is not None and again.offset == len("c = 3\n")
-    assert code_cut("```\nx = 1\n```\n") is None  # closed: nothing more goes into it
-    assert code_cut("```\nx = 1\n``") is None  # the closing fence being written stays live with one line
-    assert code_cut("```\nonly one line\nsecond") is None  # nothing above the cut but the opening line
-    assert code_cut("- item\n\n  ```\n  a\n  b\n  c") is None  # inside a list: not a top-level block
-    assert code_cut("just text\nmore text\n") is None
+    assert block_cut("```\nx = 1\n```\n") is None  # closed: nothing more goes into it
+    assert block_cut("```\nx = 1\n``") is None  # the closing fence being written stays live with one line
+    assert block_cut("```\nonly one line\nsecond") is None  # nothing above the cut but the opening line
+    assert block_cut("- item\n\n  ```\n  a\n  b\n  c") is None  # inside a list: not a top-level block
+    assert block_cut("just text\nmore text\n") is None
 
 
-def test_a_long_code_block_is_frozen_as_it_streams_and_reads_as_one_block() -> None:
-    code = "\n".join(f"    value_{n} = compute(frame, column='c{n}')" for n in range(400))
-    text = f"The script:\n\n```python\ndef main():\n{code}\n```\n\nDone."
-    events = [*stream("m1", *deltas(text, 7)), message_end("m1")]
+LONG_BLOCKS = {
+    "code": "The script:\n\n```python\ndef main():\n"
+    + "\n".join(f"    value_{n} = compute(frame, column='c{n}')" + ("\n" if n % 7 == 0 else "") for n in range(300))
+    + "\n```\n\nDone.",
+    "tilde fence": "~~~~ text\n"
+    + "\n".join(("```not a close" if n % 9 == 0 else f"- line {n} [x](https://e.x) *a*") for n in range(300))
+    + "\n~~~~\nafter",
+    "indented fence": "Intro\n\n  ```\n" + "\n".join(f"  line {n}" for n in range(400)),
+    "bullets": "Findings:\n\n"
+    + "\n".join(f"- row {n}: **{n * 7}**" + ("\n  - detail `x`" if n % 5 == 0 else "") for n in range(300))
+    + "\n\nDone.",
+    "numbered": "\n".join(f"{n + 1}. check column `c{n}`" for n in range(300)) + "\n\nAfter.",
+    "all ones": "Steps:\n\n" + "\n".join(f"1. step {n}" for n in range(400)),
+    "from five": "\n".join(f"{n + 5}) item {n}" for n in range(300)) + "\n\n```\ncode after\n```",
+}
+
+
+@pytest.mark.parametrize("seed", [1])
+@pytest.mark.parametrize("name", LONG_BLOCKS)
+def test_a_long_block_cut_as_it_streams_reads_as_the_whole_block(name: str, seed: int) -> None:
+    text = LONG_BLOCKS[name]
+    events = [*stream("m1", *deltas(text, seed)), message_end("m1")]
     redraws = play(events, TurnView(freeze_at=2000))
-    whole = play(events, TurnView(freeze_at=None))[-1]
+    unfrozen = TurnView(freeze_at=None)
+    for event in events:
+        unfrozen.apply(event)
+    unfrozen.finish("done")
+    whole = unfrozen.bundles()
     check_redraws(redraws)
     final = redraws[-1]
-    assert len(final) > 5, "the code block was never cut"
+    assert len(final) > 2, "the block was never cut"
     assert fragments(final) == fragments(whole) and words(final) == words(whole)
-    # Each piece of the block is a code block joined to its neighbours: no padding or margin at a seam.
+    # Each cut block's pieces join their neighbours: no margin (nor a code block's padding) at a seam.
     middle = final[len(final) // 2]["text/html"]
-    assert "padding: 0 0.75em 0; margin-top: 0; margin-bottom: 0" in middle
+    assert "margin-top: 0; margin-bottom: 0" in middle or "margin-top: 0" in middle, middle[:300]
 
 
 def block_end(message_id: str, index: int) -> Event:

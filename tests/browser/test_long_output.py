@@ -75,3 +75,36 @@ def test_a_long_code_block_cut_as_it_streams_reads_as_one_block(
     shown = cell.evaluate("cell => [...cell.querySelectorAll('.claude-text pre')].map(pre => pre.innerText).join('')")
     assert shown.rstrip("\n") == code
     shot(page, "lab-long-code-block")
+
+
+def test_a_long_list_cut_as_it_streams_reads_as_one_list(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    items = "\n".join(f"{n + 1}. the value in row {n} is **{n * 7}**, above the threshold" for n in range(300))
+    model.enqueue(Reply.text(f"Findings:\n\n{items}\n\nDone.", chunk=16, delay=0.001))
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "List the findings")
+    notebook.wait_done(cell)
+    rows = cell.evaluate("""cell => {
+      const rows = [];
+      cell.querySelectorAll('.jp-OutputArea-child').forEach((child, output) => {
+        child.querySelectorAll('.claude-text > ol > li').forEach(li => {
+          const box = li.getBoundingClientRect();
+          rows.push({output, top: box.top, bottom: box.bottom, left: box.left, text: li.innerText});
+        });
+      });
+      return rows;
+    }""")
+    assert [row["text"] for row in rows] == [
+        f"the value in row {n} is {n * 7}, above the threshold" for n in range(300)
+    ]
+    assert len({row["output"] for row in rows}) > 3, "the list was never cut"
+    inside = {round(b["top"] - a["bottom"]) for a, b in itertools.pairwise(rows) if a["output"] == b["output"]}
+    for above, below in itertools.pairwise(rows):
+        gap = round(below["top"] - above["bottom"])
+        assert any(abs(gap - usual) <= 1 for usual in inside), f"a seam in the list: {gap}px, inside {inside}"
+        assert below["left"] == above["left"]
+    # The numbers go on across the cuts (each piece is its own <ol>, started where the one above ended).
+    starts = cell.evaluate("cell => [...cell.querySelectorAll('.claude-text > ol')].map(ol => ol.start)")
+    assert starts[0] == 1 and all(later > earlier for earlier, later in itertools.pairwise(starts))
+    shot(page, "lab-long-list")
