@@ -28,8 +28,8 @@ from jupyter_client.manager import KernelManager
 from claude_kernel.install import install
 from claude_kernel.session import SessionOptions
 from claude_kernel.session._options import build_argv, build_env
-from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
-from claude_kernel.testing.long_answer import long_answer
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking
+from claude_kernel.testing.long_answer import long_answer, long_code_block, long_list, long_table
 from tests.kernel_client import Execution, KernelDriver
 
 from .common import Check, Measure, Row, percentile, spread
@@ -138,7 +138,10 @@ def resumed_turn(cli: str, env: dict[str, str], work: Path, text: str, session_i
 
 
 def cell_vs_raw_vs_resume(cli: str, env: dict[str, str], work: Path, *, rounds: int, cells: int) -> Row:
-    kernel, raw, resume, excess = [], [], [], []
+    kernel: list[float] = []
+    raw: list[float] = []
+    resume: list[float] = []
+    excess: list[float] = []
     ratios: list[tuple[float, float]] = []  # per round: kernel / raw, resume / kernel (medians of the round)
     with claude_kernel(env, work) as driver:
         for _ in range(3):  # warm: the CLI started, caches filled
@@ -313,4 +316,21 @@ def long_output(api: FakeMessagesAPI, env: dict[str, str], work: Path, *, tools:
                 label = f"{tools} tool calls"
                 row.checks.append(Check(f"{label}: data sent / final output", data / kept, "<= 3x", data / kept <= 3))
                 row.checks.append(Check(f"{label}: whole messages / final output", whole / kept, "-", True))
+    # One long block each: cut inside as it streams (a code block, a list), or not (a table).
+    thinking = Reply((Thinking(long_answer(100_000), 32), Text(long_answer(100_000), 32)), delay=0.0006)
+    shapes = [
+        ("one code block", paced(long_code_block(250_000)), "<= 3x"),
+        ("one list", paced(long_list(250_000)), "<= 3x"),
+        ("100 KB of thinking, then a 100 KB answer", thinking, "<= 3x"),
+        ("one table (not cut: it is redrawn whole)", paced(long_table(250_000)), "-"),
+    ]
+    for label, reply, target in shapes:
+        with claude_kernel(env, work) as driver:
+            api.enqueue(reply)
+            _, execution = timed_cell(driver, "Write it", timeout=900)
+        data, _, kept = iopub_cost(execution)
+        name = label if label.startswith("100 KB") else f"250 KB answer in {label}"
+        row.checks.append(
+            Check(f"{name}: data sent / final output", data / kept, target, target == "-" or data / kept <= 3)
+        )
     return row

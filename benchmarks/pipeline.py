@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -34,7 +35,9 @@ SESSION_ID = "00000000-0000-4000-8000-000000000001"
 def write_replay(path: Path, events: int) -> None:
     """A turn of ``events`` text deltas, shaped as the CLI writes them, then its assistant and result lines."""
     message_id = "msg_bench"
-    lines = [{"type": "system", "subtype": "init", "session_id": SESSION_ID, "model": "bench", "tools": []}]
+    lines: list[dict[str, Any]] = [
+        {"type": "system", "subtype": "init", "session_id": SESSION_ID, "model": "bench", "tools": []}
+    ]
     for n in range(events):
         lines.append(
             {
@@ -98,13 +101,14 @@ def bare_loop(env: dict[str, str]) -> tuple[float, int]:
 
 async def session_reader(env: dict[str, str]) -> tuple[float, int]:
     options = SessionOptions(cli_path=REPLAY_CLI, env=env)
+    count = 0
     async with await Session.spawn(options) as session:
         start = time.perf_counter()
         await session.send_message("go")
-        count = 0
         while await session.next_event() is not None:
             count += 1
-        return time.perf_counter() - start, count
+        elapsed = time.perf_counter() - start
+    return elapsed, count
 
 
 async def sdk_reader(env: dict[str, str]) -> tuple[float, int]:
@@ -113,13 +117,14 @@ async def sdk_reader(env: dict[str, str]) -> tuple[float, int]:
     options = ClaudeAgentOptions(
         cli_path=REPLAY_CLI, include_partial_messages=True, env=env, max_buffer_size=16 * 1024 * 1024
     )
+    count = 0
     async with ClaudeSDKClient(options=options) as client:
         start = time.perf_counter()
         await client.query("go")
-        count = 0
         async for _ in client.receive_response():
             count += 1
-        return time.perf_counter() - start, count
+        elapsed = time.perf_counter() - start
+    return elapsed, count
 
 
 def run(*, rounds: int, events: int = 100_000) -> Row:

@@ -1,13 +1,14 @@
-"""A long, Markdown-heavy model answer of any size, the same every time, for tests and benchmarks.
+"""Long model answers of any size, the same every time, for tests and benchmarks.
 
-Sections cycle through what a model writes: headings, paragraphs with inline markup, flat and
-nested lists, tables, fenced code with blank lines inside, quotes. Every construct is closed, so
-the answer can be cut into sections anywhere between them.
+:func:`long_answer` cycles through what a model writes: headings, paragraphs with inline markup,
+flat and nested lists, tables, fenced code with blank lines inside, quotes. Every construct is
+closed, so the answer can be cut into sections anywhere between them. The others are one block
+each, the whole answer long: a code block, a list, a table.
 """
 
 from __future__ import annotations
 
-__all__ = ["long_answer"]
+__all__ = ["long_answer", "long_code_block", "long_list", "long_table"]
 
 _SECTIONS = [
     "## Step {n}: reading the data\n\nThe loader reads **{n} files** with `pandas.read_csv`, then checks the "
@@ -33,3 +34,23 @@ def long_answer(size: int) -> str:
         total += len(section) + 2
         n += 1
     return "\n\n".join(sections)
+
+
+def long_code_block(size: int) -> str:
+    """A script of at least ``size`` characters in one fenced code block."""
+    lines = [f"    total_{n} = sum(row[{n}] for row in table)  # column {n}" for n in range(size // 50 + 1)]
+    return "The script:\n\n```python\ndef main(table):\n" + "\n".join(lines) + "\n```\n\nRun it with `python main.py`."
+
+
+def long_list(size: int) -> str:
+    """Findings as one numbered list of at least ``size`` characters."""
+    items = [
+        f"{n + 1}. row {n}: the value **{n * 7}** is above the threshold by {n % 13}%" for n in range(size // 55 + 1)
+    ]
+    return "Findings:\n\n" + "\n".join(items) + "\n\nThat is all of them."
+
+
+def long_table(size: int) -> str:
+    """One Markdown table of at least ``size`` characters."""
+    rows = [f"| {n} | item {n} | {n * 3.5:.1f} | {'yes' if n % 2 else 'no'} |" for n in range(size // 33 + 1)]
+    return "The data:\n\n| id | name | value | flag |\n|---|---|--:|---|\n" + "\n".join(rows) + "\n\nDone."
