@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from claude_kernel.session import (
     AssistantMessage,
     Result,
@@ -9,6 +13,7 @@ from claude_kernel.session import (
     SystemInit,
     TextBlock,
     TextDelta,
+    ThinkingDelta,
     ToolInputDelta,
     ToolResultBlock,
     ToolUseBlock,
@@ -61,6 +66,25 @@ def test_stream_events() -> None:
     ) == ToolInputDelta("{", index=0, message_id="m1")
     start = parse_message(wrap({"type": "content_block_start", "index": 1, "content_block": {"type": "text"}}))
     assert isinstance(start, StreamEvent) and start.event_type == "content_block_start" and start.index == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "delta_type", "name"),
+    [
+        (TextDelta, "text_delta", "text"),
+        (ThinkingDelta, "thinking_delta", "thinking"),
+        (ToolInputDelta, "input_json_delta", "partial_json"),
+    ],
+)
+def test_a_parsed_delta_is_what_its_constructor_builds(kind: type, delta_type: str, name: str) -> None:
+    """The parser fills a delta's fields directly (the hot path): every field, as the constructor would."""
+    event = {"type": "content_block_delta", "index": 3, "delta": {"type": delta_type, name: "frag"}}
+    parsed = parse_message({"type": "stream_event", "event": event, "api_message_id": "m9", "uuid": "u1"})
+    built = kind("frag", index=3, message_id="m9", uuid="u1")
+    assert type(parsed) is kind and parsed == built and repr(parsed) == repr(built)
+    assert set(vars(parsed)) == {field.name for field in dataclasses.fields(kind)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.index = 4  # type: ignore[misc,union-attr]
 
 
 def test_result_fields_and_missing_values() -> None:

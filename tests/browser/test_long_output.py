@@ -36,13 +36,20 @@ _BLOCKS = """cell => {
 }"""
 
 
+def _answered(page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest, text: str) -> Any:
+    """The cell of a new notebook once ``text`` has streamed into it, 16 characters a millisecond:
+    long enough a stream for several freezes."""
+    model.enqueue(Reply.text(text, chunk=16, delay=0.001))
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Go on")
+    notebook.wait_done(cell)
+    return cell
+
+
 def test_a_frozen_answer_has_no_seams(
     page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
 ) -> None:
-    model.enqueue(Reply.text(long_answer(20_000), chunk=16, delay=0.002))  # about 2.5 s: several freezes
-    notebook = _open(page, lab, request)
-    cell = notebook.run(0, "Write the report")
-    notebook.wait_done(cell)
+    cell = _answered(page, lab, model, request, long_answer(20_000))
     blocks = cell.evaluate(_BLOCKS)
     assert len({block["output"] for block in blocks}) > 3, "the answer was never frozen"
     inside: dict[tuple[str, str], set[int]] = {}
@@ -64,10 +71,7 @@ def test_a_long_code_block_cut_as_it_streams_reads_as_one_block(
     page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
 ) -> None:
     code = "\n".join(f"total_{n} = sum(row[{n}] for row in table)  # column {n}" for n in range(300))
-    model.enqueue(Reply.text(f"The script:\n\n```python\n{code}\n```\n\nDone.", chunk=16, delay=0.001))
-    notebook = _open(page, lab, request)
-    cell = notebook.run(0, "Write the script")
-    notebook.wait_done(cell)
+    cell = _answered(page, lab, model, request, f"The script:\n\n```python\n{code}\n```\n\nDone.")
     blocks = [block for block in cell.evaluate(_BLOCKS) if block["tag"] == "PRE"]
     assert len({block["output"] for block in blocks}) > 3, "the code block was never cut"
     for above, below in itertools.pairwise(blocks):
@@ -81,10 +85,7 @@ def test_a_long_list_cut_as_it_streams_reads_as_one_list(
     page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
 ) -> None:
     items = "\n".join(f"{n + 1}. the value in row {n} is **{n * 7}**, above the threshold" for n in range(300))
-    model.enqueue(Reply.text(f"Findings:\n\n{items}\n\nDone.", chunk=16, delay=0.001))
-    notebook = _open(page, lab, request)
-    cell = notebook.run(0, "List the findings")
-    notebook.wait_done(cell)
+    cell = _answered(page, lab, model, request, f"Findings:\n\n{items}\n\nDone.")
     rows = cell.evaluate("""cell => {
       const rows = [];
       cell.querySelectorAll('.jp-OutputArea-child').forEach((child, output) => {
