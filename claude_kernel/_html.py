@@ -35,6 +35,7 @@ __all__ = [
     "BlockCut",
     "MarkdownBlocks",
     "block_cut",
+    "block_preview",
     "escape",
     "inline_html",
     "markdown_blocks",
@@ -317,6 +318,38 @@ def block_cut(text: str, *, lead: str = "", list_start: int | None = None) -> Bl
             number = first + len(items) - 1
         return BlockCut(starts[items[-1]] - len(lead), list_start=number)
     return None
+
+
+def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
+    """If ``text`` ends with a table or a quote still growing: where it starts, and what stands for it.
+
+    Neither can be cut without a seam (a table's columns would no longer line up), so while one
+    streams it is shown by its tail: a table by its header and last rows, a quote by its last
+    lines, about ``budget`` characters of Markdown; the whole block is drawn once it is complete.
+    None when the text ends with any other block.
+    """
+    parsed = _parse_lines(text)
+    if parsed is None:
+        return None
+    tokens, _, lines, starts = parsed
+    top = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    if not top or top[-1].type not in ("table_open", "blockquote_open"):
+        return None
+    assert top[-1].map is not None
+    first = top[-1].map[0]
+    table = top[-1].type == "table_open"
+    head = lines[first : first + 2] if table else []
+    tail: list[str] = []
+    size = sum(len(line) + 1 for line in head)
+    for line in reversed(lines[first + len(head) :]):
+        if tail and size + len(line) > budget:
+            break
+        tail.insert(0, line)
+        size += len(line) + 1
+    if not table:
+        while len(tail) > 1 and not tail[0].lstrip().startswith(">"):
+            tail.pop(0)  # a lazy line first would render as a paragraph, outside the quote
+    return starts[first], "\n".join(head + tail)
 
 
 def _closes_fence(line: str, markup: str) -> bool:

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import block_cut, escape, inline_html, markdown_blocks, markdown_html, strip_controls
+from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
@@ -69,6 +69,10 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*")
 FREEZE_AT = 2000
 # The least of a code block or list still growing that is cut inside (see ``block_cut``).
 _CUT_BLOCKS_AT = 1000
+# A table or quote still growing past this many characters is drawn by its last ~_PREVIEW_BUDGET
+# (see ``block_preview``) until it is complete.
+_PREVIEW_AT = 4000
+_PREVIEW_BUDGET = 1500
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -197,7 +201,10 @@ class _Piece:
     list_start: int | None = None
     joins_above: bool = False
     joins_below: bool = False
-    _rendered: tuple[object, str] = field(default=(None, ""), repr=False)  # (from what, HTML)
+    #: A long block still growing that cannot be cut: drawn by its tail until it is complete.
+    preview: bool = False
+    # (from what, HTML, the Markdown shown instead of the source while it is previewed)
+    _rendered: tuple[object, str, str | None] = field(default=(None, "", None), repr=False)
 
     @property
     def source(self) -> str:
@@ -206,18 +213,36 @@ class _Piece:
 
     def html(self) -> str:
         """The prose's HTML, kept until its text (or the definitions it may refer to) change."""
+        return self._render()[0]
+
+    def plain(self) -> str:
+        """The prose's text; while a long last block is previewed, what the HTML shows of it."""
+        shown = self._render()[1]
+        if shown is not None:
+            return shown
+        return self.source if self.end is None else self.source.rstrip("\n")
+
+    def _render(self) -> tuple[str, str | None]:
         assert isinstance(self.part, _Prose)
-        key = (self.source, len(self.part.references))
+        previewing = self.preview and self.part.streaming and self.end is None and not self.lead
+        key = (self.source, len(self.part.references), previewing)
         if self._rendered[0] != key:
+            found = block_preview(key[0], budget=_PREVIEW_BUDGET) if previewing else None
+            at, tail = found if found is not None else (len(key[0]), "")
             html = markdown_html(
-                self.lead + key[0] + self.close,
+                self.lead + key[0][:at] + self.close,
                 references=self.part.references,
                 seam_above=self.joins_above,
                 seam_below=self.joins_below,
                 list_start=self.list_start,
             )
-            self._rendered = (key, html)
-        return self._rendered[1]
+            shown = None
+            if found is not None:
+                note = f"… {len(key[0]) - at:,} characters so far; shown whole once complete"
+                html += f'<div style="{_MUTED}; {_SMALL}">{note}</div>' + markdown_html(tail)
+                shown = f"{key[0][:at]}{note}\n{tail}"
+            self._rendered = (key, html, shown)
+        return self._rendered[1], self._rendered[2]
 
     def size(self) -> int:
         """Roughly what the piece costs to send, in characters."""
@@ -510,8 +535,13 @@ class TurnView:
                     end = start + cut.offset
                     done.append(_Piece(part, start, end, lead, cut.close, number, joins_above=joins, joins_below=True))
                     start, lead, number, joins = end, cut.lead, cut.list_start, True
+                # One that cannot be cut (a table, a quote) is drawn by its tail while it grows, in
+                # the live piece whether or not what comes before it freezes now.
+                preview = cut is None and len(part.text) - start >= _PREVIEW_AT
+                piece.preview = preview
                 if start != piece.start:
-                    rest = [_Piece(part, start, lead=lead, list_start=number, joins_above=joins), *pieces[index + 1 :]]
+                    live = _Piece(part, start, lead=lead, list_start=number, joins_above=joins, preview=preview)
+                    rest = [live, *pieces[index + 1 :]]
             return done, rest
         return pieces, []
 
@@ -584,7 +614,7 @@ class TurnView:
             part = piece.part
             if isinstance(part, _Text) and piece.source:
                 # A piece that ends where the next display goes on ends with the blank line between them.
-                chunks.append(piece.source if piece.end is None else piece.source.rstrip("\n"))
+                chunks.append(piece.plain())
             elif isinstance(part, _Thinking) and part.text:
                 chunks.append("[thinking] " + _shorten(part.text, 200))
             elif isinstance(part, _Tool):

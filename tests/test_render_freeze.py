@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from claude_kernel._html import block_cut, markdown_blocks, markdown_html
+from claude_kernel._html import block_cut, block_preview, markdown_blocks, markdown_html
 from claude_kernel.render import TurnView
 from claude_kernel.session import Event
 from claude_kernel.session._events import parse_message
@@ -206,6 +206,51 @@ def test_a_long_block_cut_as_it_streams_reads_as_the_whole_block(name: str, seed
     assert "margin-top: 0; margin-bottom: 0" in middle or "margin-top: 0" in middle, middle[:300]
 
 
+def test_a_long_table_or_quote_still_growing_is_previewed_by_its_tail() -> None:
+    rows = "\n".join(f"| {n} | item {n} |" for n in range(100))
+    table = f"Intro\n\n| id | name |\n|---|--:|\n{rows}\n| 100 | it"
+    found = block_preview(table, budget=200)
+    assert found is not None and found[0] == len("Intro\n\n")
+    shown = found[1]
+    assert shown.startswith("| id | name |\n|---|--:|\n") and shown.endswith("| 100 | it")
+    assert len(shown) < 250 and "| 5 |" not in shown
+    quote = "- a list\n- before\n\n" + "\n".join(f"> log line {n}" for n in range(100)) + "\nlazy"
+    found = block_preview(quote, budget=100)
+    assert found is not None and found[1].startswith("> log line") and found[1].endswith("lazy")
+    assert block_preview("A paragraph\n" * 100, budget=100) is None
+    assert block_preview(table + "\n\nAfter the table.", budget=100) is None
+
+
+@pytest.mark.parametrize("kind", ["table", "quote"])
+def test_a_long_table_or_quote_costs_about_its_size_and_is_whole_at_the_end(kind: str) -> None:
+    if kind == "table":
+        body = "| id | name | value |\n|---|---|--:|\n" + "\n".join(
+            f"| {n} | item {n} | {n * 3.5} |" for n in range(3000)
+        )
+    else:
+        body = "\n".join(f"> build log line {n}: compiled module_{n}.py" for n in range(2000))
+    text = f"Here it is:\n\n{body}\n\nThat is all."
+    clock = Clock()
+    sink = _CountingDisplays()
+    display = TurnDisplay(TurnView(clock=clock, freeze_at=2000), sink, interval=0.25, clock=clock)
+    for number, piece in enumerate(text[i : i + 40] for i in range(0, len(text), 40)):
+        clock.now = number * 0.005
+        display.view.apply(stream("m1", piece)[0])
+        display.changed()
+        display.flush()
+    assert sink.largest < 10_000  # no redraw sent the whole block while it grew
+    display.view.apply(message_end("m1"))
+    display.view.finish("done")
+    display.finish({})
+    final = list(sink.latest.values())
+    whole = TurnView(freeze_at=None)
+    for event in [*stream("m1", text), message_end("m1")]:
+        whole.apply(event)
+    whole.finish("done")
+    assert fragments(final) == fragments(whole.bundles()) and plain(final) == plain(whole.bundles())
+    assert sink.sent <= 3 * sum(len(value) for bundle in final for value in bundle.values())
+
+
 def block_end(message_id: str, index: int) -> Event:
     event = {"type": "content_block_stop", "index": index}
     return parse_message({"type": "stream_event", "api_message_id": message_id, "event": event})
@@ -291,13 +336,17 @@ class _CountingDisplays(UpdatableDisplays):
     def __init__(self) -> None:
         super().__init__()
         self.sent = 0
+        self.largest = 0
         self.latest: dict[str, dict[str, Any]] = {}
         self.images = 0
 
     def publish(
         self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
     ) -> None:
-        self.sent += sum(len(value) for value in bundle.values())
+        size = sum(len(value) for value in bundle.values())
+        self.sent += size
+        if display_id in self.latest:  # a redraw (the first sending of a frozen display is its final form)
+            self.largest = max(self.largest, size)
         self.latest[display_id] = bundle
 
     def image(self, media_type: str, data: str) -> None:

@@ -11,6 +11,7 @@ import itertools
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
 from claude_kernel.testing.long_answer import long_answer
@@ -109,3 +110,26 @@ def test_a_long_list_cut_as_it_streams_reads_as_one_list(
     starts = cell.evaluate("cell => [...cell.querySelectorAll('.claude-text > ol')].map(ol => ol.start)")
     assert starts[0] == 1 and all(later > earlier for earlier, later in itertools.pairwise(starts))
     shot(page, "lab-long-list")
+
+
+def test_a_long_table_is_shown_by_its_last_rows_while_it_streams_and_whole_once_complete(
+    page: Any, lab: JupyterServer, model: FakeMessagesAPI, request: pytest.FixtureRequest
+) -> None:
+    rows = "\n".join(f"| {n} | item {n} | {n * 3.5} |" for n in range(1500))
+    model.enqueue(
+        Reply.text(f"The data:\n\n| id | name | value |\n|---|---|--:|\n{rows}\n\nDone.", chunk=16, delay=0.002)
+    )
+    notebook = _open(page, lab, request)
+    cell = notebook.run(0, "Show the data")
+    note = cell.locator(".claude-text div", has_text="characters so far")
+    expect(note).to_be_visible(timeout=30_000)
+    shown = cell.evaluate("cell => [...cell.querySelectorAll('.claude-text tbody tr')].length")
+    assert 3 < shown < 200  # the header and the last rows, not the whole table
+    assert cell.locator(".claude-text thead").count() == 1
+    shot(page, "lab-long-table-streaming")
+    notebook.wait_done(cell)
+    assert note.count() == 0
+    rows_shown = cell.evaluate(
+        "cell => [...cell.querySelectorAll('.claude-text tbody tr')].map(tr => tr.cells[0].innerText)"
+    )
+    assert rows_shown == [str(n) for n in range(1500)]  # one table, every row, in order
