@@ -321,23 +321,35 @@ def block_cut(text: str, *, lead: str = "", list_start: int | None = None) -> Bl
 
 
 def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
-    """If ``text`` ends with a table or a quote still growing: where it starts, and what stands for it.
+    """If ``text`` ends with a table, quote or list still growing: where it starts, and what stands for it.
 
-    Neither can be cut without a seam (a table's columns would no longer line up), so while one
-    streams it is shown by its tail: a table by its header and last rows, a quote by its last
-    lines, about ``budget`` characters of Markdown; the whole block is drawn once it is complete.
-    None when the text ends with any other block.
+    None of these can always be cut without a seam (a table's columns would no longer line up, a
+    loose list's last item would lose its spacing), so while one streams that :func:`block_cut`
+    cannot cut it is shown by its tail: a table by its header and last rows, a quote by its last
+    lines, a list by its last items, about ``budget`` characters of Markdown; the whole block is
+    drawn once it is complete. None when the text ends with any other block.
     """
-    parsed = _parse_lines(text)
+    # The line being written is left out of the parse: a lone "12" there is a paragraph now and
+    # the list's next item in a moment, and the preview should not flicker to the whole block.
+    parsed = _parse_lines(text[: text.rfind("\n") + 1] if "\n" in text else text)
     if parsed is None:
         return None
-    tokens, _, lines, starts = parsed
+    tokens, _, _, starts = parsed
+    lines = strip_controls(text).split("\n")
     top = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
-    if not top or top[-1].type not in ("table_open", "blockquote_open"):
+    if not top or top[-1].type not in ("table_open", "blockquote_open", "bullet_list_open", "ordered_list_open"):
         return None
-    assert top[-1].map is not None
-    first = top[-1].map[0]
-    table = top[-1].type == "table_open"
+    block = top[-1]
+    assert block.map is not None
+    first = block.map[0]
+    if block.type in ("bullet_list_open", "ordered_list_open"):
+        # From the earliest item whose lines to the end fit, or the last item.
+        items = [
+            t.map[0] for t in tokens[tokens.index(block) :] if t.type == "list_item_open" and t.level == 1 and t.map
+        ]
+        fitting = [line for line in items if len(text) - starts[line] <= budget] or items[-1:]
+        return starts[first], "\n".join(lines[fitting[0] :])
+    table = block.type == "table_open"
     head = lines[first : first + 2] if table else []
     tail: list[str] = []
     size = sum(len(line) + 1 for line in head)

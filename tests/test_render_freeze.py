@@ -206,7 +206,7 @@ def test_a_long_block_cut_as_it_streams_reads_as_the_whole_block(name: str, seed
     assert "margin-top: 0; margin-bottom: 0" in middle or "margin-top: 0" in middle, middle[:300]
 
 
-def test_a_long_table_or_quote_still_growing_is_previewed_by_its_tail() -> None:
+def test_a_long_table_quote_or_list_still_growing_is_previewed_by_its_tail() -> None:
     rows = "\n".join(f"| {n} | item {n} |" for n in range(100))
     table = f"Intro\n\n| id | name |\n|---|--:|\n{rows}\n| 100 | it"
     found = block_preview(table, budget=200)
@@ -217,16 +217,21 @@ def test_a_long_table_or_quote_still_growing_is_previewed_by_its_tail() -> None:
     quote = "- a list\n- before\n\n" + "\n".join(f"> log line {n}" for n in range(100)) + "\nlazy"
     found = block_preview(quote, budget=100)
     assert found is not None and found[1].startswith("> log line") and found[1].endswith("lazy")
+    loose = "".join(f"{n + 1}. **Step {n}**\n\n    Why it matters, at some length.\n\n" for n in range(40))
+    found = block_preview("Plan:\n\n" + loose + "41. **Step 40**\n\n    Why", budget=200)
+    assert found is not None and found[0] == len("Plan:\n\n") and found[1].startswith("38. **Step 37**")
     assert block_preview("A paragraph\n" * 100, budget=100) is None
-    assert block_preview(table + "\n\nAfter the table.", budget=100) is None
+    assert block_preview(table + "\n\nAfter the table.\n", budget=100) is None
 
 
-@pytest.mark.parametrize("kind", ["table", "quote"])
-def test_a_long_table_or_quote_costs_about_its_size_and_is_whole_at_the_end(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["table", "quote", "loose list"])
+def test_a_long_block_that_cannot_be_cut_costs_about_its_size_and_is_whole_at_the_end(kind: str) -> None:
     if kind == "table":
         body = "| id | name | value |\n|---|---|--:|\n" + "\n".join(
             f"| {n} | item {n} | {n * 3.5} |" for n in range(3000)
         )
+    elif kind == "loose list":
+        body = "".join(f"{n + 1}. **Step {n}**\n\n      Why it matters, at some length.\n\n" for n in range(1500))
     else:
         body = "\n".join(f"> build log line {n}: compiled module_{n}.py" for n in range(2000))
     text = f"Here it is:\n\n{body}\n\nThat is all."
@@ -238,7 +243,7 @@ def test_a_long_table_or_quote_costs_about_its_size_and_is_whole_at_the_end(kind
         display.view.apply(stream("m1", piece)[0])
         display.changed()
         display.flush()
-    assert sink.largest < 10_000  # no redraw sent the whole block while it grew
+    assert sink.largest < 10_000, sink.largest  # no redraw sent the whole block while it grew
     display.view.apply(message_end("m1"))
     display.view.finish("done")
     display.finish({})
