@@ -405,23 +405,32 @@ def test_change_counts_lines() -> None:
     assert (change.added, change.removed) == (2, 1)
 
 
+def _ask_to_change(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path, tool: str, tool_input: dict[str, str], button: str
+) -> tuple[Path, Any, str, str]:
+    """The real CLI reads notes.txt (ten lines), then asks to ``tool`` it: the file, the cell, the
+    approval panel's diff, and the id of its ``button``."""
+    target = workdir / "notes.txt"
+    target.write_text(TEN)
+    fake_api.enqueue(
+        Reply.tool("Read", {"file_path": str(target)}),
+        Reply.tool(tool, {"file_path": str(target), **tool_input}),
+        Reply.text("Done."),
+    )
+    run = claude_kernel.start("change the notes")
+    clickable = claude_kernel.wait_for_button(run, button)
+    (panel,) = [s["value"] for s in run.widgets.values() if "claude-diff" in str(s.get("value", ""))]
+    return target, run, panel, clickable
+
+
 @pytest.mark.real_cli
 def test_kernel_edit_panel_shows_the_diff_against_the_file(
     claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
 ) -> None:
     """The real CLI asks to Edit an existing file: the approval panel shows context and the -/+ lines."""
-    target = workdir / "notes.txt"
-    target.write_text(TEN)
-    fake_api.enqueue(
-        Reply.tool("Read", {"file_path": str(target)}),
-        Reply.tool("Edit", {"file_path": str(target), "old_string": "line 5", "new_string": "line <5>"}),
-        Reply.text("Edited."),
-    )
-    run = claude_kernel.start("fix line 5")
-    allow = claude_kernel.wait_for_button(run, "Allow")
-    panels = [s["value"] for s in run.widgets.values() if "claude-diff" in str(s.get("value", ""))]
-    assert len(panels) == 1
-    text = _visible(panels[0])
+    edit = {"old_string": "line 5", "new_string": "line <5>"}
+    target, run, panel, allow = _ask_to_change(claude_kernel, fake_api, workdir, "Edit", edit, "Allow")
+    text = _visible(panel)
     assert "@@ -2,7 +2,7 @@" in text
     assert "line 4" in text and "line 6" in text  # context
     assert "- line 5" in text and "+ line &lt;5&gt;" in text
@@ -439,17 +448,10 @@ def test_kernel_edit_panel_shows_the_diff_against_the_file(
 def test_kernel_write_panel_shows_only_the_real_differences(
     claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
 ) -> None:
-    target = workdir / "notes.txt"
-    target.write_text(TEN)
-    fake_api.enqueue(
-        Reply.tool("Read", {"file_path": str(target)}),
-        Reply.tool("Write", {"file_path": str(target), "content": TEN.replace("line 7", "seven")}),
-        Reply.text("Rewritten."),
-    )
-    run = claude_kernel.start("rewrite the notes")
-    claude_kernel.click(claude_kernel.wait_for_button(run, "Deny"))
+    write = {"content": TEN.replace("line 7", "seven")}
+    target, run, panel, deny = _ask_to_change(claude_kernel, fake_api, workdir, "Write", write, "Deny")
+    claude_kernel.click(deny)
     claude_kernel.pump(run)
-    (panel,) = [s["value"] for s in run.widgets.values() if "claude-diff" in str(s.get("value", ""))]
     assert "overwrite" in panel and panel.count("<tr class='add'") == 1 and panel.count("<tr class='del'") == 1
     assert "- line 7" in _visible(panel) and "+ seven" in _visible(panel)
     assert target.read_text() == TEN  # denied
