@@ -18,6 +18,7 @@ form (HTML, ``text/plain``, the terminal printout) goes through it.
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import re
@@ -245,7 +246,7 @@ def markdown_blocks(text: str, *, lead: str = "") -> MarkdownBlocks:
         return MarkdownBlocks((), ())
     tokens, env, lines, starts = parsed
     # Top-level blocks, as (type, first line).
-    tops = [(t.type, t.map[0]) for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    tops = [(t.type, t.map[0]) for t in _top_level(tokens) if t.map is not None]
     cuts = tuple(
         starts[line] - len(lead)
         for (above, _), (kind, line) in itertools.pairwise(tops)
@@ -291,10 +292,10 @@ def block_cut(text: str, *, lead: str = "", list_start: int | None = None) -> Bl
     if parsed is None:
         return None
     tokens, _, lines, starts = parsed
-    top = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    top = _top_level(tokens)
     if not top:
         return None
-    block, at = top[-1], tokens.index(top[-1])
+    block = top[-1]
     assert block.map is not None
     if block.type == "fence":
         opening, after = block.map
@@ -306,10 +307,9 @@ def block_cut(text: str, *, lead: str = "", list_start: int | None = None) -> Bl
         opening_line = (lead + text)[starts[opening] : starts[opening + 1]]
         return BlockCut(starts[cut] - len(lead), lead=opening_line, close=block.markup + "\n")
     if block.type in ("bullet_list_open", "ordered_list_open"):
-        inside = tokens[at + 1 :]
-        if any(t.type == "paragraph_open" and not t.hidden for t in inside):
+        if any(t.type == "paragraph_open" and not t.hidden for t in tokens[tokens.index(block) :]):
             return None  # a loose list: its items are paragraphs, and the whole list must say so
-        items = [t.map[0] for t in inside if t.type == "list_item_open" and t.level == 1 and t.map is not None]
+        items = _item_lines(tokens, block)
         if len(items) < 2 or starts[items[-1]] <= len(lead):
             return None
         number = None
@@ -336,7 +336,7 @@ def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
         return None
     tokens, _, _, starts = parsed
     lines = strip_controls(text).split("\n")
-    top = [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+    top = _top_level(tokens)
     if not top or top[-1].type not in ("table_open", "blockquote_open", "bullet_list_open", "ordered_list_open"):
         return None
     block = top[-1]
@@ -344,9 +344,7 @@ def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
     first = block.map[0]
     if block.type in ("bullet_list_open", "ordered_list_open"):
         # From the earliest item whose lines to the end fit, or the last item.
-        items = [
-            t.map[0] for t in tokens[tokens.index(block) :] if t.type == "list_item_open" and t.level == 1 and t.map
-        ]
+        items = _item_lines(tokens, block)
         fitting = [line for line in items if len(text) - starts[line] <= budget] or items[-1:]
         return starts[first], "\n".join(lines[fitting[0] :])
     table = block.type == "table_open"
@@ -370,6 +368,19 @@ def _closes_fence(line: str, markup: str) -> bool:
     return len(line) - len(line.lstrip(" ")) < 4 and len(mark) >= len(markup) and mark == markup[0] * len(mark)
 
 
+def _top_level(tokens: list[Token]) -> list[Token]:
+    """The tokens that open (or are) a top-level block, in order."""
+    return [t for t in tokens if t.level == 0 and t.nesting >= 0 and t.map is not None]
+
+
+def _item_lines(tokens: list[Token], block: Token) -> list[int]:
+    """The first line of each top-level item of the list ``block`` opens (the last list of ``tokens``)."""
+    return [t.map[0] for t in tokens[tokens.index(block) :] if t.type == "list_item_open" and t.level == 1 and t.map]
+
+
+# The live text of a streaming answer is parsed for its cuts (markdown_blocks) and then, unchanged,
+# for a cut inside its last block (block_cut): the second parse comes from here. Callers only read.
+@functools.lru_cache(maxsize=2)
 def _parse_lines(text: str) -> tuple[list[Token], dict[str, Any], list[str], list[int]] | None:
     """``text``'s block tokens and link definitions, its lines, and where each line starts in it.
 

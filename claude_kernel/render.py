@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -67,7 +66,8 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*")
 # own: enough that a long answer is dozens of outputs rather than thousands, little enough that a
 # redraw stays cheap.
 FREEZE_AT = 2000
-# The least of a code block or list still growing that is cut inside (see ``block_cut``).
+# The least of a code block or list still growing that is cut inside (see ``block_cut``), and never
+# less than what freezes (a list a few lines long may yet turn loose, its items spaced as paragraphs).
 _CUT_BLOCKS_AT = 1000
 # A table or quote still growing past this many characters is drawn by its last ~_PREVIEW_BUDGET
 # (see ``block_preview``) until it is complete.
@@ -341,9 +341,6 @@ class TurnView:
         self._clock = clock
         self._started = clock()
         self._freeze_at = freeze_at
-        # A code block or list still being written is cut once the live display holds this much of it
-        # (a list a few lines long may yet turn loose, with its items spaced as paragraphs).
-        self._cut_blocks_at = math.inf if freeze_at is None else max(freeze_at, _CUT_BLOCKS_AT)
         self._parts: list[_Part] = []
         self._tools: dict[str, _Tool] = {}
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
@@ -529,7 +526,7 @@ class TurnView:
                     start, lead, number, joins = end, "", None, False
                 # A code block or list that keeps growing is cut inside too, or it would be redrawn whole.
                 cut = None
-                if len(part.text) - start >= self._cut_blocks_at:
+                if len(part.text) - start >= max(self._freeze_at or 0, _CUT_BLOCKS_AT):
                     cut = block_cut(part.text[start:], lead=lead, list_start=number)
                 if cut is not None:
                     end = start + cut.offset
