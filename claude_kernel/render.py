@@ -21,7 +21,6 @@ markup wraps the pieces. The whole display carries MathJax's ignore classes: ``$
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -29,6 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
+from ._summary import shorten as _shorten
+from ._summary import tool_summary
+from .agent_progress import AGENT_TOOLS, AgentProgress, hand_back
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
@@ -73,31 +75,6 @@ _CUT_BLOCKS_AT = 1000
 # (see ``block_preview``) until it is complete.
 _PREVIEW_AT = 4000
 _PREVIEW_BUDGET = 1500
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
-    """The one input that says what a tool call does: the command, the path, the pattern."""
-    for key in (
-        "command",
-        "code",
-        "file_path",
-        "notebook_path",
-        "path",
-        "pattern",
-        "url",
-        "query",
-        "question",
-        "prompt",
-        "description",
-    ):
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            return _shorten(value, 200)
-    return _shorten(json.dumps(tool_input, ensure_ascii=False), 200) if tool_input else ""
 
 
 def _result_text(content: str | list[dict[str, Any]]) -> str:
@@ -173,6 +150,8 @@ class _Tool:
     note: str = ""
     #: An applied file edit: ``+N -M`` and the diff, folded (our own escaped HTML), for the card.
     change: Change | None = None
+    #: A subagent's tool calls and what it does now, under its ``Agent`` card.
+    progress: AgentProgress | None = None
 
 
 @dataclass(eq=False)
@@ -299,6 +278,8 @@ def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     ]
     if tool.note:
         lines.append(f"↳ {inline_html(tool.note)}")
+    if tool.progress is not None and tool.progress.lines():
+        lines.append(f'<div style="{_MUTED}; {_SMALL}">{tool.progress.html()}</div>')
     if tool.result is not None:
         mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
         result = tool.result or "(no output)"
@@ -395,6 +376,8 @@ class TurnView:
             return False
         if isinstance(event, SystemMessage) and event.subtype == "api_retry":
             return self._discard_broken_messages()
+        if isinstance(event, SystemMessage) and event.subtype.startswith("task_"):
+            return self._apply_to_agent(event.raw.get("tool_use_id"), event)
         if isinstance(event, AssistantMessage):
             return self._apply_assistant(event)
         if isinstance(event, UserMessage):
@@ -404,9 +387,17 @@ class TurnView:
             return True
         return False
 
+    def _apply_to_agent(self, tool_use_id: object, event: Event) -> bool:
+        """A subagent's traffic or task event: drawn under its ``Agent`` card."""
+        tool = self._tools.get(tool_use_id) if isinstance(tool_use_id, str) else None
+        if tool is None or tool.progress is None or not tool.progress.apply(event):
+            return False
+        self._thaw(tool)
+        return True
+
     def _apply_assistant(self, event: AssistantMessage) -> bool:
         if event.parent_tool_use_id:
-            return False  # a subagent's inner traffic; its Task card stands for it
+            return self._apply_to_agent(event.parent_tool_use_id, event)
         if event.error:
             return False  # the CLI's synthetic copy of an API error: the host reports the Result's text
         changed = False
@@ -415,6 +406,8 @@ class TurnView:
                 changed |= self._apply_full_block(event.message_id, block)
             elif isinstance(block, ToolUseBlock) and block.id not in self._tools:
                 tool = _Tool(block.id, block.name, dict(block.input))
+                if block.name in AGENT_TOOLS:
+                    tool.progress = AgentProgress()
                 self._tools[block.id] = tool
                 self._add(tool)
                 self._activity = f"running {tool_label(block.name)}"
@@ -454,11 +447,18 @@ class TurnView:
         return changed
 
     def _apply_user(self, event: UserMessage) -> bool:
+        if event.parent_tool_use_id:
+            return self._apply_to_agent(event.parent_tool_use_id, event)
         changed = False
         for block in event.content:
             if isinstance(block, ToolResultBlock) and block.tool_use_id in self._tools:
                 tool = self._tools[block.tool_use_id]
-                tool.result = _result_summary(block.content)
+                content = block.content
+                if tool.progress is not None:  # the report, not the CLI's notes to the model
+                    content = hand_back(content, event.tool_use_result)
+                    if content != "running in the background":
+                        tool.progress.status = "error" if block.is_error else "completed"
+                tool.result = _result_summary(content)
                 tool.is_error = block.is_error
                 if not block.is_error and tool.name in FILE_TOOLS:
                     tool.change = _applied_change(tool, event.tool_use_result)
@@ -618,6 +618,8 @@ class TurnView:
                 line = f"[{tool_label(part.name)}] {tool_summary(part.name, part.input)}"
                 if part.note:
                     line += f"\n  {part.note}"
+                if part.progress is not None and part.progress.lines():
+                    line += "\n" + part.progress.plain()
                 if part.result is not None:
                     line += f"\n  {'error: ' if part.is_error else ''}{part.result}"
                 if part.change is not None:

@@ -31,6 +31,7 @@ from ._events import AssistantMessage as AssistantMessage
 from ._events import ContentBlock as ContentBlock
 from ._events import Event as Event
 from ._events import HostToolRequest as HostToolRequest
+from ._events import OwnTurnStarted as OwnTurnStarted
 from ._events import PermissionRequest as PermissionRequest
 from ._events import RequestCancelled as RequestCancelled
 from ._events import Result as Result

@@ -19,6 +19,7 @@ __all__ = [
     "ContentBlock",
     "Event",
     "HostToolRequest",
+    "OwnTurnStarted",
     "PermissionRequest",
     "RequestCancelled",
     "Result",
@@ -248,6 +249,13 @@ class Result:
         return bool(self.terminal_reason and self.terminal_reason.startswith("aborted"))
 
     @property
+    def origin(self) -> dict[str, Any] | None:
+        """Why the CLI took this turn by itself (``{"kind": "task-notification", ...}``); None for a
+        turn that answers a message of the host's."""
+        origin = self.raw.get("origin")
+        return origin if isinstance(origin, dict) else None
+
+    @property
     def budget_exceeded(self) -> bool:
         """True when the CLI stopped the turn because ``--max-budget-usd`` was reached."""
         return self.subtype == "error_max_budget_usd"
@@ -286,6 +294,21 @@ class RequestCancelled:
 
 
 @dataclass(frozen=True)
+class OwnTurnStarted:
+    """The CLI began a turn by itself: no message of the host's started it.
+
+    CLI 2.1.332 and later do this when a background agent reports (the turn answers a
+    ``[SYSTEM NOTIFICATION - NOT USER INPUT]`` message the CLI writes into the conversation) or a
+    wake-up the model scheduled comes due. The turn's events follow on the session's side channel
+    (:meth:`Session.next_side_event`) and end with its :class:`Result`, whose ``origin`` says why
+    the CLI took it. ``notified`` names the tool call (an ``Agent``, a background ``Bash``) whose
+    task reported just before, when one did.
+    """
+
+    notified: str | None = None
+
+
+@dataclass(frozen=True)
 class UnknownEvent:
     """A stdout message of a type this version does not model, kept whole."""
 
@@ -306,6 +329,7 @@ Event = (
     | PermissionRequest
     | HostToolRequest
     | RequestCancelled
+    | OwnTurnStarted
     | UnknownEvent
 )
 

@@ -60,11 +60,13 @@ from ._events import (
     PermissionRequest,
     Result,
     SystemInit,
+    SystemMessage,
     UserMessage,
     _BlockDelta,
     parse_message,
 )
 from ._options import SessionOptions, build_argv, build_env, find_cli
+from ._routing import OWN, Route, Router
 from ._transport import Transport
 
 __all__ = ["Session"]
@@ -116,6 +118,8 @@ class _Process:
     #: The last transcript entry seen (a main-chain ``assistant`` or ``user`` line).
     last_entry: str | None = None
     exit_reported: bool = False
+    #: Which turn the events being read belong to: the host's message or the CLI's own.
+    router: Router = field(default_factory=Router)
 
     @property
     def usable(self) -> bool:
@@ -154,6 +158,12 @@ class Session:
         self._cli = cli
         self._proc: _Process | None = None
         self._events: deque[Event | SessionError] = deque()
+        #: Events of no host message: the CLI's own turns, background tasks after their turn ended.
+        self._side: deque[Event] = deque()
+        #: Set when the process is replaced or the session closed; a side reader waits on it.
+        self._proc_changed = anyio.Event()
+        #: The background tasks the CLI reports running (``background_tasks_changed``), by task id.
+        self.background_tasks: dict[str, dict[str, Any]] = {}
         self._read_lock = anyio.Lock()
         self._start_lock = anyio.Lock()
         self._closed = False
@@ -207,6 +217,8 @@ class Session:
             await transport.shutdown(grace=1.0)
             raise
         self._proc = proc
+        self.background_tasks = {}  # they lived in the process that was replaced
+        self._wake_side_reader()
         if fork_id is not None:
             self.session_id = fork_id
             self._unsaved_fork = (options, fork_id)
@@ -285,6 +297,7 @@ class Session:
         Jupyter's shutdown wait.
         """
         self._closed = True
+        self._wake_side_reader()
         proc = self._proc
         if proc is None:
             return None, ""
@@ -529,6 +542,58 @@ class Session:
                 if not self._events and self._proc is proc:
                     await self._read_one(proc)
 
+    # -- the side channel: what belongs to no message of the host's --------------------------
+
+    async def next_side_event(self) -> Event | None:
+        """The next event that is not part of a message the host is waiting on; None once closed.
+
+        That is: a turn the CLI takes by itself (an :class:`OwnTurnStarted`, its events, its
+        :class:`Result`), and the traffic of background tasks once the turn that started them has
+        ended (their subagents' messages, ``task_*`` system messages, their permission prompts,
+        which must be answered as any other). Task events of the running turn come here too, so
+        one reader can follow every task. It reads the CLI even while no turn runs, and waits
+        across process restarts; a host that wants to show background work as it happens keeps
+        one task calling this. Without one, :meth:`side_events` hands over what piled up.
+        """
+        while True:
+            if self._side:
+                return self._side.popleft()
+            if self._closed:
+                return None
+            proc = self._proc
+            if proc is None or proc.exit_reported:
+                changed = self._proc_changed
+                await changed.wait()
+                continue
+            if proc.transport.at_eof:
+                await self._report_exit(proc)
+                continue
+            async with self._read_lock:
+                if not self._side and self._proc is proc and not proc.transport.at_eof:
+                    await self._read_one(proc)
+
+    def side_events(self) -> list[Event]:
+        """Take every side-channel event read so far (see :meth:`next_side_event`)."""
+        events = list(self._side)
+        self._side.clear()
+        return events
+
+    @property
+    def own_turn_running(self) -> bool:
+        """Whether the CLI is in the middle of a turn of its own."""
+        return self._proc is not None and self._proc.router.turn is OWN
+
+    async def stop_task(self, task_id: str) -> dict[str, Any]:
+        """Stop a background task (an agent, a background command) by its task id."""
+        return await self._request("stop_task", task_id=task_id)
+
+    def _to_side(self, event: Event) -> None:
+        self._side.append(event)
+
+    def _wake_side_reader(self) -> None:
+        self._proc_changed.set()
+        self._proc_changed = anyio.Event()
+
     async def _pump_until(self, proc: _Process, pending: PendingRequest) -> None:
         """Read lines until ``pending`` is answered (another reader may answer it for us)."""
         while not pending.done.is_set():
@@ -566,6 +631,9 @@ class Session:
             if message is not None:
                 if message.get("type") in _CONTROL_TYPES:
                     event = await proc.control.handle(message)
+                    if event is not None and proc.router.route(event, proc.prompts) is Route.SIDE:
+                        self._to_side(event)
+                        event = None
                 elif proc is self._proc:
                     event = on_event(proc, parse_message(message))
                 else:
@@ -600,9 +668,29 @@ class Session:
             proc.transport.signal_group(signal.SIGKILL)
         proc.set_deadline(anyio.current_time() + self.interrupt_grace)
 
-    def _on_event(self, proc: _Process, event: Event) -> Event:
+    def _on_event(self, proc: _Process, event: Event) -> Event | None:
+        """Note what the event tells the session; return it if it goes on the turn queue."""
+        router = proc.router
         if isinstance(event, _BlockDelta):  # most events of a turn: nothing to note
+            if router.turn is OWN:
+                self._to_side(event)
+                return None
             return event
+        route = router.route(event, proc.prompts)
+        if router.started is not None:
+            self._to_side(router.started)
+            router.started = None
+        if route is Route.DROP:
+            return None
+        if isinstance(event, Result):
+            event = self._on_result(proc, event, own=route is Route.SIDE)
+        else:
+            self._note(proc, event)
+        if route is not Route.HOST:
+            self._to_side(event)
+        return None if route is Route.SIDE else event
+
+    def _note(self, proc: _Process, event: Event) -> None:
         if isinstance(event, (AssistantMessage, UserMessage)):
             # Subagent traffic lives in a side chain, not in the conversation a rewind truncates.
             if event.uuid and event.parent_tool_use_id is None:
@@ -610,16 +698,27 @@ class Session:
         elif isinstance(event, SystemInit):
             self.init = event
             self.session_id = event.session_id or self.session_id
-        elif isinstance(event, Result):
-            return self._on_result(proc, event)
-        return event
+        elif isinstance(event, SystemMessage) and event.subtype == "background_tasks_changed":
+            tasks = event.raw.get("tasks")
+            if isinstance(tasks, list):
+                self.background_tasks = {
+                    str(task.get("task_id")): task for task in tasks if isinstance(task, dict) and task.get("task_id")
+                }
 
-    def _on_result(self, proc: _Process, result: Result) -> Result:
+    def _on_result(self, proc: _Process, result: Result, *, own: bool) -> Result:
+        """Account for a turn's end: its cost, the conversation's id and last entry, its prompt.
+
+        A turn the CLI took by itself costs money too (so it counts towards the budget), but it
+        answers none of the host's messages: no prompt is marked answered.
+        """
         self.session_id = result.session_id or self.session_id
         self._unsaved_fork = None
         turn_cost = max(0.0, result.total_cost_usd - proc.cost_usd)
         proc.cost_usd = result.total_cost_usd
         self.total_cost_usd += turn_cost
+        if own:
+            self.last_message_uuid = proc.last_entry or self.last_message_uuid
+            return replace(result, cost_usd=turn_cost, prompt_uuid=None, last_message_uuid=self.last_message_uuid)
         prompt = result.raw.get("user_message_uuid")
         if prompt not in proc.prompts:
             prompt = proc.prompts[0] if proc.prompts else None

@@ -33,6 +33,8 @@ __all__ = [
     "Thinking",
     "ToolUse",
     "echo_responder",
+    "first_user_text",
+    "is_notification",
     "last_user_content",
     "tool_results",
     "user_text",
@@ -132,6 +134,28 @@ def user_text(request: Mapping[str, Any]) -> str:
         block.get("text", "")
         for block in last_user_content(request)
         if block.get("type") == "text" and not block.get("text", "").lstrip().startswith("<system-reminder>")
+    )
+
+
+def first_user_text(request: Mapping[str, Any]) -> str:
+    """All text of the first message of a request: a subagent's request begins with its prompt.
+
+    (On CLI 2.1.337 a subagent's requests offer the same tools as the main agent's, ``Agent``
+    included, so the prompt is what tells a script which conversation is asking.)
+    """
+    messages = request.get("messages") or [{}]
+    content = messages[0].get("content")
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(b.get("text", "")) for b in content or [] if isinstance(b, dict))
+
+
+def is_notification(request: Mapping[str, Any]) -> bool:
+    """Whether the request answers a notification the CLI wrote itself (a background task ended)."""
+    return any(
+        "[SYSTEM NOTIFICATION - NOT USER INPUT]" in str(block.get("text", ""))
+        for block in last_user_content(request)
+        if block.get("type") == "text"
     )
 
 
