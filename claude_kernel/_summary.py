@@ -14,6 +14,8 @@ def shorten(text: str, limit: int) -> str:
 
 def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
     """The one input that says what a tool call does: the command, the path, the pattern."""
+    if name in ("Agent", "Task") and isinstance(tool_input.get("description"), str):
+        return shorten(tool_input["description"], 200)  # the prompt is long and written for the agent
     for key in (
         "command",
         "code",

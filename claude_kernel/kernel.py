@@ -20,10 +20,12 @@ import ipywidgets
 from ipykernel.kernelbase import Kernel
 
 from . import __version__
+from .background import BackgroundBoard
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
+from .session import Session
 from .session._signals import end_groups_on_signals
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder, offer_undo
@@ -83,6 +85,9 @@ class ClaudeKernel(Kernel):
             self.shell_handlers[msg_type] = getattr(self.comm_manager, msg_type)
         ipywidgets.register_comm_target()
         self.conversation = Conversation(notebook=notebook_name())
+        #: Shows what the CLI does between cells; follows each session the conversation runs on.
+        self.board = BackgroundBoard(cwd=lambda: self.conversation.options.cwd or ".")
+        self._followed: Session | None = None
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,7 +97,18 @@ class ClaudeKernel(Kernel):
         end_groups_on_signals()  # a gateway stops kernels with SIGTERM: end the CLI's tools too
         # Start the CLI now, so the first cell does not wait for it.
         self._loop = asyncio.get_event_loop()
-        self._spawning = self._loop.create_task(self.conversation.ensure_session())
+        self._spawning = self._loop.create_task(self._start_session())
+
+    async def _start_session(self) -> Session:
+        session = await self.conversation.ensure_session()
+        self._follow(session)
+        return session
+
+    def _follow(self, session: Session) -> None:
+        """Listen to the CLI between cells too: its own turns, background work (``background.py``)."""
+        if session is not self._followed:
+            self._followed = session
+            asyncio.get_running_loop().create_task(self.board.follow(session))
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -137,7 +153,7 @@ class ClaudeKernel(Kernel):
                     display.text(await run_magic(conversation, line))
                 if message:
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
-                    session = await conversation.ensure_session()
+                    session = await self._start_session()
         except MagicError as exc:
             return display.error("MagicError", str(exc))
         except Exception as exc:  # CLINotFoundError included: its message says how to install
@@ -154,7 +170,11 @@ class ClaudeKernel(Kernel):
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
+        board = self.board
+        board.interactive, board.headless_policy = allow_stdin, conversation.headless_policy
+        board.cell_started(display)
         outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt, notes=notes)
+        board.cell_ended(display, outcome.view)
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
         if allow_stdin:
             offer_undo(display, conversation, dropped=dropped, made=made)

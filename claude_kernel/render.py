@@ -468,6 +468,10 @@ class TurnView:
                 changed = True
         return changed
 
+    def tool_calls(self) -> list[tuple[str, str]]:
+        """``(tool_use_id, name)`` of every tool call the turn made, in order."""
+        return [(tool.tool_use_id, tool.name) for tool in self._tools.values()]
+
     def add_note(self, text: str, kind: str = "info") -> None:
         self._add(_Note(text, kind))
 

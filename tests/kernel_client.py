@@ -120,10 +120,12 @@ class KernelDriver:
                 msg = self.client.get_iopub_msg(timeout=0.1)
             except Empty:
                 msg = None
-            if msg is not None and msg["parent_header"].get("msg_id") == execution.msg_id:
-                if msg["msg_type"] == "comm_open":
-                    execution.widgets[msg["content"]["comm_id"]] = msg["content"]["data"].get("state", {})
-                elif msg["msg_type"] == "status":
+            if msg is not None and msg["msg_type"] == "comm_open":
+                # A widget is the kernel's, whichever request it was opened under: a panel for
+                # background work is opened between cells.
+                execution.widgets[msg["content"]["comm_id"]] = msg["content"]["data"].get("state", {})
+            elif msg is not None and msg["parent_header"].get("msg_id") == execution.msg_id:
+                if msg["msg_type"] == "status":
                     execution.idle = execution.idle or msg["content"]["execution_state"] == "idle"
                 else:
                     execution.outputs.append(msg)

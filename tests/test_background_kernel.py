@@ -1,0 +1,79 @@
+"""The Claude kernel and the turns the CLI takes between cells (CLI >= 2.1.332), real CLI.
+
+A cell delegates to an agent that reports after the cell has ended: the report and the CLI's own
+turn about it land in that cell (its displays are updated after it ended), and every later cell
+answers its own message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_kernel.testing.agents import DelegatingModel
+from claude_kernel.testing.fake_api import FakeMessagesAPI, is_notification
+
+from .kernel_client import Execution
+
+pytestmark = pytest.mark.real_cli
+
+REPORTED = "The agent reported: The answer is 42."
+
+
+def reported(execution: Execution) -> bool:
+    return REPORTED in execution.text() and "session $" in execution.text()
+
+
+def test_an_agents_report_lands_in_its_cell_and_each_cell_answers_itself(
+    claude_kernel: Any, fake_api: FakeMessagesAPI
+) -> None:
+    model = DelegatingModel(hold=True)
+    fake_api.fallback = model
+    first = claude_kernel.run("delegate")
+    assert first.reply is not None and first.reply["status"] == "ok"
+    assert "launched" in first.text() and "Left running by this cell" in first.text()
+    assert "internal metadata" not in first.text() and "agentId" not in first.text()
+    assert REPORTED not in first.text()
+    model.release.set()  # the agent reports now, with no cell running
+    claude_kernel.pump(first, until=reported)
+    assert "completed" in first.text()
+    answers = [claude_kernel.run(word) for word in ("one", "two", "three")]
+    for word, run in zip(("one", "two", "three"), answers, strict=True):
+        assert f"You said: {word}" in run.text()
+        assert REPORTED not in run.text() and "on its own" not in run.text()
+    assert sum(is_notification(request) for request in fake_api.requests) == 1
+    history = claude_kernel.run("%history").streamed()
+    for word in ("delegate", "one", "two", "three"):
+        assert word in history
+
+
+def test_a_background_agents_approval_is_answered_after_its_cell_ended(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
+) -> None:
+    model = DelegatingModel(hold=True, agent_command="touch made-by-agent")
+    fake_api.fallback = model
+    first = claude_kernel.run("delegate")
+    assert first.done
+    model.release.set()
+    allow = claude_kernel.wait_for_button(first, "Allow")
+    claude_kernel.click(allow)
+    claude_kernel.pump(first, until=reported)
+    assert (workdir / "made-by-agent").exists()
+    assert "touch made-by-agent" in first.text()
+    later = claude_kernel.run("after")
+    assert "You said: after" in later.text() and REPORTED not in later.text()
+
+
+def test_headless_background_approval_follows_the_policy_and_nothing_hangs(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
+) -> None:
+    fake_api.fallback = DelegatingModel(agent_command="touch not-made")
+    first = claude_kernel.run("delegate", allow_stdin=False)
+    assert first.reply is not None and first.reply["status"] == "ok"
+    for word in ("next", "last"):
+        run = claude_kernel.run(word, allow_stdin=False)
+        assert run.reply is not None and run.reply["status"] == "ok"
+        assert f"You said: {word}" in run.text()
+    assert not (workdir / "not-made").exists()
