@@ -19,6 +19,7 @@ says how to answer when nobody can click.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -147,6 +148,17 @@ class BackgroundBoard:
         #: How questions are answered: by a person (widgets) or by the headless policy.
         self.interactive = True
         self.headless_policy = "deny"
+        self._followed: Session | None = None
+
+    def watch(self, session: Session) -> None:
+        """Follow ``session`` from now on, in a task on the running loop (once per session).
+
+        A conversation replaces its session on ``%new``, ``%resume`` and option changes; the
+        follower of the old one ends when it closes.
+        """
+        if session is not self._followed:
+            self._followed = session
+            asyncio.get_running_loop().create_task(self.follow(session))
 
     # -- the host's cells -------------------------------------------------------------------
 

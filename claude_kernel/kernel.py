@@ -87,7 +87,6 @@ class ClaudeKernel(Kernel):
         self.conversation = Conversation(notebook=notebook_name())
         #: Shows what the CLI does between cells; follows each session the conversation runs on.
         self.board = BackgroundBoard(cwd=lambda: self.conversation.options.cwd or ".")
-        self._followed: Session | None = None
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,15 +99,10 @@ class ClaudeKernel(Kernel):
         self._spawning = self._loop.create_task(self._start_session())
 
     async def _start_session(self) -> Session:
+        """The conversation's session, listened to between cells too (``background.py``)."""
         session = await self.conversation.ensure_session()
-        self._follow(session)
+        self.board.watch(session)
         return session
-
-    def _follow(self, session: Session) -> None:
-        """Listen to the CLI between cells too: its own turns, background work (``background.py``)."""
-        if session is not self._followed:
-            self._followed = session
-            asyncio.get_running_loop().create_task(self.board.follow(session))
 
     @property
     def kernel_info(self) -> dict[str, Any]:

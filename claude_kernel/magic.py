@@ -22,6 +22,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display, update_display
 
+from .background import BackgroundBoard
 from .conversation import Conversation, MagicError
 from .line_magics import run_magic
 from .notebook_state import notebook_name
@@ -43,6 +44,8 @@ from .widgets import WidgetResponder, offer_undo
 __all__ = ["load_ipython_extension", "run_cell"]
 
 _conversation: Conversation | None = None
+#: What the CLI does between cells, shown in the cells that started it (in a kernel only).
+_board = BackgroundBoard(cwd=lambda: _conversation_for_shell().options.cwd or ".")
 
 
 class _IPythonDisplays(UpdatableDisplays):
@@ -217,8 +220,14 @@ async def run_cell(line: str, body: str) -> None:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
     interrupt = anyio.Event()
+    if notebook is not None:
+        _board.interactive, _board.headless_policy = interactive, conversation.headless_policy
+        _board.watch(session)
+        _board.cell_started(notebook)
     with nullcontext() if in_kernel else sigint_sets(interrupt):
         outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt, notes=notes)
+    if notebook is not None:
+        _board.cell_ended(notebook, outcome.view)
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
     if notebook is not None and interactive:
         offer_undo(notebook, conversation, dropped=dropped, made=made)

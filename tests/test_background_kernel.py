@@ -77,3 +77,15 @@ def test_headless_background_approval_follows_the_policy_and_nothing_hangs(
         assert run.reply is not None and run.reply["status"] == "ok"
         assert f"You said: {word}" in run.text()
     assert not (workdir / "not-made").exists()
+
+
+def test_the_magic_shows_an_agents_report_in_its_cell(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    model = DelegatingModel(hold=True)
+    fake_api.fallback = model
+    first = python_kernel.run("%%claude\ndelegate")
+    assert first.reply is not None and first.reply["status"] == "ok"
+    assert "Left running by this cell" in first.text()
+    model.release.set()
+    python_kernel.pump(first, until=reported)
+    later = python_kernel.run("%%claude\none")
+    assert "You said: one" in later.text() and REPORTED not in later.text()

@@ -306,6 +306,8 @@ class OwnTurnStarted:
     """
 
     notified: str | None = None
+    #: What woke the CLI when it was not a task: ``loop_wakeup`` for a ``ScheduleWakeup``.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,12 @@ class Router:
         if state == "started" and command in prompts:
             assert isinstance(command, str)
             self.turn, self.turn_tools = command, set()
+        elif state == "started" and self.turn is None:
+            # A command of the CLI's own: a wake-up the model scheduled (``wakeup_source``).
+            source = raw.get("wakeup_source")
+            self.turn = OWN
+            self.started = OwnTurnStarted(self.notified, source if isinstance(source, str) else None)
+            self.notified = None
         elif state == "completed" and command == self.turn:
             self.turn = None
 
