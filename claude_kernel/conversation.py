@@ -142,6 +142,17 @@ class Conversation:
         """What this conversation has cost so far, across processes (and kernel restarts)."""
         return self.session.total_cost_usd if self.session is not None else self.options.spent_usd
 
+    @property
+    def background_tasks(self) -> dict[str, dict[str, Any]]:
+        """The work the CLI reports running in the background (agents, commands), by task id."""
+        return dict(self.session.background_tasks) if self.session is not None else {}
+
+    async def stop_background(self, task_ids: Sequence[str]) -> None:
+        """Stop background tasks by id (the CLI's ``stop_task``); each reports that it stopped."""
+        if self.session is not None:
+            for task_id in task_ids:
+                await self.session.stop_task(task_id)
+
     async def close(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None

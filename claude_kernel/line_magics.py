@@ -17,6 +17,7 @@ import textwrap
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jsonschema
 
@@ -202,7 +203,29 @@ async def _session(conversation: Conversation, args: str) -> str:
     spent = f"cost so far ${conversation.spent_usd:.4f}" + (f" of a {usd(budget)} budget" if budget else "")
     where = f"notebook {conversation.notebook}" if conversation.notebook is not None else "this kernel"
     lines.append(f"{where}: {len(conversation.state.cells)} turns in the conversation; {spent}")
+    running = conversation.background_tasks
+    if running:
+        lines.append("running in the background (`%stop` stops them):")
+        lines += [f"  {_task_line(task_id, task)}" for task_id, task in running.items()]
     return "\n".join(lines)
+
+
+def _task_line(task_id: str, task: dict[str, Any]) -> str:
+    kind = "agent" if task.get("task_type") == "local_agent" else str(task.get("task_type") or "task")
+    return f"{kind} \u201c{task.get('description') or '?'}\u201d (task {task_id})"
+
+
+@_magic(("%stop [TASK_ID ...]", "stop work running in the background: the tasks named, or all of it"))
+async def _stop(conversation: Conversation, args: str) -> str:
+    running = conversation.background_tasks
+    if not running:
+        return "nothing is running in the background"
+    chosen = _words(args, "%stop [TASK_ID ...]") or list(running)
+    unknown = [task_id for task_id in chosen if task_id not in running]
+    if unknown:
+        raise MagicError(f"no background task {', '.join(unknown)}; running: {', '.join(running)}")
+    await conversation.stop_background(chosen)
+    return "stopped " + "; ".join(_task_line(task_id, running[task_id]) for task_id in chosen)
 
 
 @_magic(("%new", "start a fresh conversation (the old one stays resumable)"))

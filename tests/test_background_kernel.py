@@ -89,3 +89,17 @@ def test_the_magic_shows_an_agents_report_in_its_cell(python_kernel: Any, fake_a
     python_kernel.pump(first, until=reported)
     later = python_kernel.run("%%claude\none")
     assert "You said: one" in later.text() and REPORTED not in later.text()
+
+
+def test_session_lists_background_work_and_stop_stops_it(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    model = DelegatingModel(hold=True)
+    fake_api.fallback = model
+    first = claude_kernel.run("delegate")
+    listed = claude_kernel.run("%session").streamed()
+    assert "running in the background" in listed and "\u201cfind the answer\u201d" in listed
+    stopped = claude_kernel.run("%stop")
+    assert "stopped agent \u201cfind the answer\u201d" in stopped.streamed()
+    claude_kernel.pump(first, until=lambda e: "stopped" in e.text() and "session $" in e.text().split("stopped")[-1])
+    assert "nothing is running in the background" in claude_kernel.run("%stop").streamed()
+    assert "running in the background" not in claude_kernel.run("%session").streamed()
+    model.release.set()
