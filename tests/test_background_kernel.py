@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from claude_kernel.testing.agents import DelegatingModel
-from claude_kernel.testing.fake_api import FakeMessagesAPI, is_notification
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, is_notification, tool_results, user_text
 
 from .kernel_client import Execution
 
@@ -103,3 +103,22 @@ def test_session_lists_background_work_and_stop_stops_it(claude_kernel: Any, fak
     assert "nothing is running in the background" in claude_kernel.run("%stop").streamed()
     assert "running in the background" not in claude_kernel.run("%session").streamed()
     model.release.set()
+
+
+def test_a_wake_up_lands_in_the_cell_that_scheduled_it(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    def model(request: dict[str, Any]) -> Reply:
+        text = user_text(request)
+        if text == "check back later" and not tool_results(request):
+            return Reply.tool("ScheduleWakeup", {"delaySeconds": 60, "reason": "to check", "prompt": "check now"})
+        if text == "check now":
+            return Reply.text("Woke up and checked.")
+        return Reply.text("Scheduled." if tool_results(request) else f"You said: {text}")
+
+    fake_api.fallback = model
+    first = claude_kernel.run("check back later")
+    assert "scheduled a wake-up" in first.text()
+    between = claude_kernel.run("meanwhile")
+    assert "You said: meanwhile" in between.text()
+    # The CLI clamps a wake-up to at least 60 s (and rounds it to the minute).
+    claude_kernel.pump(first, until=lambda e: "Woke up and checked." in e.text(), timeout=180)
+    assert "Woke up" not in between.text()
