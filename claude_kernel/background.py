@@ -116,6 +116,12 @@ class _Area:
         return _Slot(self.sink, self._ids[1])
 
 
+def _publish_note(sink: PanelSink, text: str) -> None:
+    """A line of our own (escaped) as a display of its own in a cell's output."""
+    html = f'<div style="{_MUTED}">{escape(text)}</div>'
+    sink.publish({"text/html": html, "text/plain": text}, uuid.uuid4().hex, new=True)
+
+
 @dataclass(frozen=True)
 class _Slot:
     """A panel sink that always shows its panel in one reserved display (the cell may have ended)."""
@@ -238,11 +244,8 @@ class BackgroundBoard:
 
     def _agent_event(self, tool_use_id: str, event: Event) -> None:
         task = self._tasks.get(tool_use_id)
-        if task is None or not task.progress.apply(event):
-            return
-        area = self._areas.get(tool_use_id)
-        if area is not None:
-            area.redraw(force=not task.progress.running)
+        if task is not None and task.progress.apply(event):
+            self._redraw_task(task, force=not task.progress.running)
 
     def _own_turn_started(self, event: OwnTurnStarted) -> None:
         area = self._areas.get(event.notified or "") or self._wake_area
@@ -265,6 +268,8 @@ class BackgroundBoard:
         if not view.apply(event):
             return
         if isinstance(event, Result):
+            if event.interrupted:
+                view.add_note("Interrupted.", "cancelled")
             view.finish(footer(view, session))
             self._own = None
             if area is None:
@@ -272,22 +277,29 @@ class BackgroundBoard:
         if area is not None:
             area.redraw(force=isinstance(event, Result))
 
-    def _area_for_request(self, request: PermissionRequest | HostToolRequest) -> _Area | None:
+    def _asker(self, request: PermissionRequest | HostToolRequest) -> tuple[_Task | None, _Area | None]:
+        """The background task that asks (if a subagent does), and the area that shows its work."""
         agent = request.raw.get("agent_id") if isinstance(request, PermissionRequest) else None
         for task in self._tasks.values():
             if task.task_id == agent:
-                return self._areas.get(task.tool_use_id)
-        if self._own is not None:
-            return self._own[1]
-        return None
+                return task, self._areas.get(task.tool_use_id)
+        return None, self._own[1] if self._own is not None else None
 
     async def _answer(self, session: Session, request: PermissionRequest | HostToolRequest) -> None:
-        area = self._area_for_request(request)
+        """Ask where the person looks: in the running cell if there is one, else under the work's area."""
+        task, area = self._asker(request)
+        who = f"{task.kind} \u201c{task.description}\u201d, running in the background," if task else "Claude"
         responder: Responder
-        if area is None or not self.interactive:
-            responder = HeadlessResponder(self.headless_policy)
-        else:
+        if self._cell is not None and self.interactive:
+            _publish_note(self._cell, f"{who} asks (it was started by an earlier cell):")
+            responder, area = WidgetResponder(self._cell, cwd=self._cwd()), None
+        elif area is not None and self.interactive:
             responder = WidgetResponder(area.slot(), cwd=self._cwd())
+        else:
+            responder, area = HeadlessResponder(self.headless_policy), None
+        if task is not None:
+            task.progress.live = f"{request.tool_name}: waiting for your answer"
+            self._redraw_task(task)
         self._responders[request.tool_use_id] = responder
         try:
             if area is not None:
@@ -306,3 +318,11 @@ class BackgroundBoard:
             if area is not None:
                 area.asking.release()
             self._responders.pop(request.tool_use_id, None)
+            if task is not None:
+                task.progress.live = ""
+                self._redraw_task(task)
+
+    def _redraw_task(self, task: _Task, *, force: bool = True) -> None:
+        area = self._areas.get(task.tool_use_id)
+        if area is not None:
+            area.redraw(force=force)

@@ -94,6 +94,9 @@ class ClaudeKernel(Kernel):
     def start(self) -> None:
         super().start()
         end_groups_on_signals()  # a gateway stops kernels with SIGTERM: end the CLI's tools too
+        # ipykernel ignores SIGINT between requests; here the stop button can also stop a turn the
+        # CLI takes by itself between cells.
+        signal.signal(signal.SIGINT, self._on_sigint)
         # Start the CLI now, so the first cell does not wait for it.
         self._loop = asyncio.get_event_loop()
         self._spawning = self._loop.create_task(self._start_session())
@@ -130,6 +133,12 @@ class ClaudeKernel(Kernel):
         allow_stdin: bool = False,
         **kwargs: Any,
     ) -> dict[str, Any]:
+        try:
+            return await self._execute(code, silent, allow_stdin)
+        finally:
+            self._interrupt = None  # an interrupt between cells goes to what the CLI does alone
+
+    async def _execute(self, code: str, silent: bool, allow_stdin: bool) -> dict[str, Any]:
         ok = {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
         if silent:
             return ok  # hidden requests (VS Code's probes) must never reach the model
@@ -196,8 +205,11 @@ class ClaudeKernel(Kernel):
             await spawning
 
     def _request_interrupt(self) -> None:
-        if self._interrupt is not None:
+        if self._interrupt is not None and not self._interrupt.is_set():
             self._interrupt.set()
+        elif self.conversation.session is not None and self.conversation.session.own_turn_running:
+            # No cell runs: the stop button stops the turn the CLI took by itself.
+            asyncio.get_running_loop().create_task(self.conversation.session.interrupt())
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
         """Message-mode interrupts: no signal needed, works the same everywhere."""

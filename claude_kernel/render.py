@@ -478,6 +478,12 @@ class TurnView:
     def set_tool_note(self, tool_use_id: str, note: str) -> None:
         """A line under a tool's card: "allowed", "denied: ...", "waiting for your answer"."""
         tool = self._tools.get(tool_use_id)
+        if tool is None:
+            # A subagent's call: the note goes on its agent's card, which says whose call it is.
+            for agent in self._tools.values():
+                if agent.progress is not None and tool_use_id in agent.progress.calls:
+                    tool, note = agent, f"its {agent.progress.calls[tool_use_id].name} call: {note}"
+                    break
         if tool is not None and tool.note != note:
             tool.note = note
             self._thaw(tool)

@@ -122,3 +122,42 @@ def test_a_wake_up_lands_in_the_cell_that_scheduled_it(claude_kernel: Any, fake_
     # The CLI clamps a wake-up to at least 60 s (and rounds it to the minute).
     claude_kernel.pump(first, until=lambda e: "Woke up and checked." in e.text(), timeout=180)
     assert "Woke up" not in between.text()
+
+
+def test_a_background_approval_asked_while_another_cell_runs_is_shown_there(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
+) -> None:
+    model = DelegatingModel(hold=True, agent_command="touch asked-meanwhile")
+
+    def slow_or_model(request: dict[str, Any]) -> Reply:
+        if user_text(request) == "slow" and not tool_results(request):
+            return Reply.text("A slow answer that takes its time to arrive.", delay=0.3, chunk=4)
+        return model(request)
+
+    fake_api.fallback = slow_or_model
+    first = claude_kernel.run("delegate")
+    second = claude_kernel.start("slow")
+    claude_kernel.pump(second, until=lambda e: "A slow" in e.text())
+    model.release.set()
+    allow = claude_kernel.wait_for_button(second, "Allow")
+    assert "running in the background, asks" in second.text()
+    claude_kernel.click(allow)
+    claude_kernel.pump(second)
+    assert "A slow answer that takes its time to arrive." in second.text()
+    claude_kernel.pump(first, until=reported)
+    assert (workdir / "asked-meanwhile").exists()
+
+
+def test_the_stop_button_between_cells_stops_the_clis_own_turn(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    model = DelegatingModel(hold=True, notification_delay=0.3)
+    fake_api.fallback = model
+    first = claude_kernel.run("delegate")
+    model.release.set()
+    claude_kernel.pump(first, until=lambda e: "The agent rep" in e.text())
+    claude_kernel.manager.interrupt_kernel()
+    claude_kernel.pump(first, until=lambda e: "Interrupted." in e.text())
+    assert REPORTED not in first.text()
+    after = claude_kernel.run("after")
+    assert after.reply is not None and after.reply["status"] == "ok"
+    # The CLI tells the model of the interruption before the next message, as after any other.
+    assert "[Request interrupted by user]\nafter" in after.text()

@@ -430,7 +430,12 @@ class Session:
         and the next message resumes in a new process.
         """
         proc = self._proc
-        if proc is None or not proc.prompts or proc.transport.returncode is not None:
+        if proc is None or proc.transport.returncode is not None:
+            return
+        if not proc.prompts:
+            if proc.router.turn is OWN:  # a turn the CLI took by itself: stopped the same way
+                with contextlib.suppress(NotConnectedError):
+                    await proc.control.send_request("interrupt")
             return
         if proc.interrupting is None:
             proc.interrupting = proc.prompts[0]

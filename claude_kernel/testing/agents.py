@@ -37,6 +37,8 @@ class DelegatingModel:
     hold: bool = False
     #: Whether the agent ran in the background (``run_in_background``); False: in the foreground.
     background: bool = True
+    #: Seconds between the words of the answer to the CLI's notification (a slow turn to interrupt).
+    notification_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.hold:
@@ -46,7 +48,7 @@ class DelegatingModel:
         if AGENT_TASK in first_user_text(request):
             return self._agent(request)
         if is_notification(request):
-            return Reply.text(f"The agent reported: {self.report}")
+            return Reply.text(f"The agent reported: {self.report}", delay=self.notification_delay, chunk=4)
         text = user_text(request)
         if text == "delegate":
             launch: dict[str, Any] = {"description": "find the answer", "prompt": AGENT_TASK}
