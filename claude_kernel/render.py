@@ -281,7 +281,8 @@ def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     if tool.progress is not None and tool.progress.lines():
         lines.append(f'<div style="{_MUTED}; {_SMALL}">{tool.progress.html()}</div>')
     if tool.result is not None:
-        mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
+        running = tool.progress is not None and tool.progress.running  # an agent working in the background
+        mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "↻" if running else "✓"
         result = tool.result or "(no output)"
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
     if tool.change is not None:
