@@ -118,6 +118,8 @@ class _Process:
     #: The last transcript entry seen (a main-chain ``assistant`` or ``user`` line).
     last_entry: str | None = None
     exit_reported: bool = False
+    #: Set once a report of the exit under way has queued what it owes (None: no report began).
+    exit_reporting: anyio.Event | None = None
     #: Which turn the events being read belong to: the host's message or the CLI's own.
     router: Router = field(default_factory=Router)
 
@@ -541,6 +543,9 @@ class Session:
             if proc.transport.at_eof and not proc.exit_reported:
                 await self._report_exit(proc)
                 continue
+            if proc.exit_reporting is not None and not proc.exit_reporting.is_set():
+                await proc.exit_reporting.wait()  # another reader is reporting this turn's end
+                continue
             if not proc.prompts or proc.exit_reported:
                 return None
             async with self._read_lock:
@@ -744,16 +749,21 @@ class Session:
         if proc.exit_reported:
             return
         proc.exit_reported = True
-        code = await proc.transport.wait(5.0)
-        proc.control.fail_all("the claude process exited")
-        unfinished, proc.prompts = proc.prompts, []
-        proc.set_deadline(None)
-        if not unfinished:
-            return
-        if unfinished == [proc.interrupting]:
-            self._events.append(self._ended_while_interrupted(proc, unfinished[0], code))
-        else:
-            self._events.append(ProcessDiedError(code, proc.transport.stderr_tail()))
+        # Another reader (the side channel's) may find the turn's end meanwhile: it waits for this.
+        proc.exit_reporting = anyio.Event()
+        try:
+            code = await proc.transport.wait(5.0)
+            proc.control.fail_all("the claude process exited")
+            unfinished, proc.prompts = proc.prompts, []
+            proc.set_deadline(None)
+            if not unfinished:
+                return
+            if unfinished == [proc.interrupting]:
+                self._events.append(self._ended_while_interrupted(proc, unfinished[0], code))
+            else:
+                self._events.append(ProcessDiedError(code, proc.transport.stderr_tail()))
+        finally:
+            proc.exit_reporting.set()
 
     def _ended_while_interrupted(self, proc: _Process, prompt: str, code: int | None) -> Result:
         """The Result of an interrupted turn whose process ended before writing one.
