@@ -161,3 +161,28 @@ def test_the_stop_button_between_cells_stops_the_clis_own_turn(claude_kernel: An
     assert after.reply is not None and after.reply["status"] == "ok"
     # The CLI tells the model of the interruption before the next message, as after any other.
     assert "[Request interrupted by user]\nafter" in after.text()
+
+
+def test_nbclient_finishes_with_each_cells_own_reply_while_an_agent_still_works(
+    kernelspec_path: str, cli_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(text) for text in ("delegate", "one", "delegate")]
+    )
+    model = DelegatingModel(hold=True)
+    with FakeMessagesAPI(fallback=model) as api:
+        for name, value in {**cli_env, **api.environment()}.items():
+            monkeypatch.setenv(name, value)
+        try:
+            NotebookClient(
+                notebook, timeout=120, kernel_name="claude", resources={"metadata": {"path": str(workdir)}}
+            ).execute()
+        finally:
+            model.release.set()
+    shown = ["\n".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs) for cell in notebook.cells]
+    assert "launched" in shown[0] and "Left running by this cell" in shown[0]
+    assert "You said: one" in shown[1] and REPORTED not in shown[1]
+    assert "launched" in shown[2] and REPORTED not in shown[2]
