@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import slash
 from ._gateway import default_cwd
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
@@ -187,7 +188,7 @@ class Conversation:
         """A fresh conversation, with nothing spent; the one left stays resumable as a branch."""
         await self.restart(resume=None, spent_usd=0.0)
         self._leave_branch("%new")
-        self.state.cells, self.state.cost_usd = [], 0.0
+        self.state.cells, self.state.cleared, self.state.cost_usd = [], [], 0.0
         self.state.session_id = self.current_session_id
         self._persist = True
         self._save()
@@ -230,6 +231,7 @@ class Conversation:
                 on_disk.branches = self.state.branches
                 on_disk.cost_usd = self.state.cost_usd
                 on_disk.budget_usd = self.options.max_budget_usd
+                on_disk.cleared = self.state.cleared
         except OSError as exc:  # a read-only data directory must not fail the cell
             log.warning("could not save the notebook's conversation: %s", exc)
 
@@ -260,7 +262,7 @@ class Conversation:
                 notes.append("Headless run: a fresh conversation; `%resume last` continues the notebook's own.")
         index = self.state.index_of(cell_id) if cell_id and self.rerun == "rewind" else None
         if index is None:
-            return notes, None
+            return [*notes, *self._rerun_after_clear(cell_id)], None
         note, offer = await self._rewind_to_before(index)
         return [*notes, note], offer
 
@@ -299,13 +301,40 @@ class Conversation:
         files = tuple(dict.fromkeys(path for t in changed for path in t.files_changed))
         return note, UndoOffer(changed[0].prompt_uuid, files, left)
 
+    def _rerun_after_clear(self, cell_id: str | None) -> list[str]:
+        """A cell from before a ``/clear`` runs again: it goes to the cleared conversation as a new message.
+
+        It cannot rewind (its turn is in the conversation ``/clear`` left), so it says so; from now
+        on the cell belongs to the current conversation.
+        """
+        before = [turn for turn in self.state.cleared if cell_id and turn.cell_id == cell_id]
+        if not before:
+            return []
+        self.state.cleared = [turn for turn in self.state.cleared if turn not in before]
+        return [
+            "This cell ran before `/clear`: it is sent as a new message in the cleared conversation, "
+            "which does not have its earlier exchange."
+        ]
+
+    def _clear(self) -> None:
+        """``/clear`` moved the CLI to a new, empty conversation: the cells so far are out of it.
+
+        They stay listed (``%history``), and the conversation they were in stays resumable.
+        """
+        self._leave_branch("/clear")
+        self.state.cleared = [*self.state.cleared, *self.state.cells]
+        self.state.cells = []
+
     def after_turn(self, *, cell_id: str | None, prompt: str, outcome: TurnOutcome) -> UndoOffer | None:
         """Record the turn as the cell's; the offer to undo its file changes, if it made any."""
         session = self.session
         result = outcome.view.result
         if session is None:
             return None
-        if outcome.prompt_uuid and result is not None:
+        if slash.local_command(result) == "clear":
+            # Not a turn of the new conversation, whose transcript starts after it.
+            self._clear()
+        elif outcome.prompt_uuid and result is not None:
             first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")[:120]
             self.state.cells.append(
                 CellTurn(
