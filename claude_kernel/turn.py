@@ -463,7 +463,8 @@ async def run_turn(
         # CLI, keep the session and what streamed, draw the end, then let the cancellation go on.
         with anyio.CancelScope(shield=True):
             await _drain_after_interrupt(session, view)
-            _end(display, session, restarts, done(TurnOutcome(view, "interrupted")), responder)
+            meter = await context_meter.measure(session, last_request, view.result)
+            _end(display, session, restarts, done(TurnOutcome(view, "interrupted")), responder, meter)
         raise
     except SessionError as exc:
         if isinstance(exc, ProcessDiedError):
