@@ -145,18 +145,57 @@ def test_the_meter_reads_the_clis_answer_and_warns_near_auto_compaction() -> Non
 
 
 class _Session:
-    """Stands in for a Session whose CLI cannot answer get_context_usage."""
+    """Stands in for a Session: counts the CLI's answers to get_context_usage (``answers``: in turn)."""
+
+    def __init__(self, *answers: dict[str, Any]) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+        self.session_id: str | None = "s1"
+        self.init = None
 
     async def context_usage(self) -> dict[str, Any]:
-        raise ControlRequestError("get_context_usage: Unsupported control request subtype")
+        self.asked += 1
+        if not self.answers:
+            raise ControlRequestError("get_context_usage: Unsupported control request subtype")
+        return self.answers.pop(0)
+
+
+def request(used: int) -> Event:
+    """A main-chain assistant line from a model request that filled ``used`` tokens."""
+    usage = {"input_tokens": used - 1000, "cache_read_input_tokens": 500, "output_tokens": 500}
+    return parse_message({"type": "assistant", "message": {"id": "m", "model": "opus", "content": [], "usage": usage}})
+
+
+async def turn(session: _Session, *events: Event) -> str:
+    last = LastRequest()
+    for event in events:
+        last.see(event)
+    return await measure(session, last, None)  # type: ignore[arg-type]
+
+
+async def test_the_cli_is_asked_only_when_its_last_count_may_no_longer_hold() -> None:
+    answer = {"totalTokens": 14_622, "maxTokens": 400_000, "autoCompactThreshold": 367_000}
+    session = _Session(answer, {**answer, "totalTokens": 3_000}, {**answer, "totalTokens": 2_000})
+    assert await turn(session, request(105)) == "context 14.6k / 400k (4%)" and session.asked == 1
+    # The context only grows: the CLI's count stands until a request reports more.
+    assert await turn(session, request(205)) == "context 14.6k / 400k (4%)" and session.asked == 1
+    assert await turn(session, request(20_000)) == "context 20k / 400k (5%)" and session.asked == 1
+    compaction = system("compact_boundary", compact_metadata={"trigger": "auto"})
+    assert await turn(session, compaction, request(25_000)) == "context 3k / 400k (1%)" and session.asked == 2
+    assert await turn(session) == "context 2k / 400k (0%)" and session.asked == 3  # a slash command: no request
+    # Near auto-compaction the CLI is asked every time; a CLI that cannot answer leaves the estimate.
+    assert (
+        await turn(session, request(330_000))
+        == "context 330k / 400k (82%) · auto-compaction near (at 367k; `/compact` now chooses when)"
+    )
+    assert session.asked == 4
+    session.session_id = "s2"  # /clear, a rewind: another conversation, nothing known of it
+    assert await turn(session, request(1_000)) == "" and session.asked == 5
 
 
 async def test_without_the_clis_answer_the_meter_uses_the_last_requests_usage() -> None:
     last = LastRequest()
-    usage = {"input_tokens": 12_000, "cache_read_input_tokens": 3_000, "output_tokens": 500}
-    last.see(
-        parse_message({"type": "assistant", "message": {"id": "m", "model": "opus", "content": [], "usage": usage}})
-    )
+    last.see(request(15_500))
     # Neither a subagent's request nor a command's synthetic line is the conversation's.
     last.see(parse_message({"type": "assistant", "parent_tool_use_id": "t", "message": {"usage": {"input_tokens": 1}}}))
     last.see(parse_message({"type": "assistant", "message": {"model": "<synthetic>", "usage": {"input_tokens": 0}}}))
