@@ -270,6 +270,12 @@ class Conversation:
         chain = self.state.cells
         dropped = chain[index:]
         keep = next((i for i in range(index - 1, -1, -1) if chain[i].last_uuid), None)
+        if keep is not None and chain[keep].compacted:
+            # The CLI keeps no message from before a compaction to resume at ("No message found").
+            return (
+                "This cell ran before the conversation was compacted, and a compacted conversation cannot "
+                "go back to before its summary: the cell is sent as a new message."
+            ), None
         session = await self.ensure_session()
         left = session.session_id
         try:
@@ -335,6 +341,9 @@ class Conversation:
             # Not a turn of the new conversation, whose transcript starts after it.
             self._clear()
         elif outcome.prompt_uuid and result is not None:
+            if outcome.view.compacted:
+                for turn in self.state.cells:
+                    turn.compacted = True
             first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")[:120]
             self.state.cells.append(
                 CellTurn(

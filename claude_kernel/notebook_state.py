@@ -48,6 +48,8 @@ class CellTurn:
     files_changed: list[str] = field(default_factory=list)
     #: True once the cell's file changes were undone.
     files_undone: bool = False
+    #: A later turn compacted the conversation: the CLI cannot rewind to this turn any more.
+    compacted: bool = False
 
 
 @dataclass

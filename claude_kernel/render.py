@@ -359,8 +359,9 @@ class TurnView:
         # Messages that streamed to their end; any other was cut, and the CLI asks for it again.
         self._complete: set[str] = set()
         self._activity = "waiting for the model"
-        # A compaction is under way: the outputs the CLI repeats now are earlier cells' (see slash.is_replay).
-        self._compacting = False
+        #: The turn compacted the conversation (or is compacting it): the outputs the CLI repeats
+        #: now are earlier cells' (see slash.is_replay), and earlier turns are a summary from now on.
+        self.compacted = False
         self.result: Result | None = None
         self.images: list[tuple[str, str]] = []
         self.footer = ""
@@ -420,10 +421,10 @@ class TurnView:
 
     def _slash(self, event: AssistantMessage | UserMessage | SystemMessage | UnknownEvent) -> bool:
         """A slash command's output or a compaction's note; True when the event was one (and shown)."""
-        self._compacting = slash.compacting(event, before=self._compacting)
+        self.compacted = slash.compacting(event, before=self.compacted)
         output = slash.command_output(event)
         if output is not None:
-            if not slash.is_replay(output, compacted=self._compacting) and output.text:
+            if not slash.is_replay(output, compacted=self.compacted) and output.text:
                 self._add(_Output(output.text, output.is_error))
             pointer = slash.help_pointer(output)
             if pointer is not None:

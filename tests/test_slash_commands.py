@@ -124,3 +124,14 @@ def test_tab_completes_slash_commands_custom_commands_and_skills(claude_kernel: 
     assert _reply(claude_kernel, "complete", "Hello /comp")["matches"] == []
     about = _reply(claude_kernel, "inspect", "/greet")
     assert about["found"] and "Say hello to" in about["data"]["text/plain"]
+
+
+def test_rerunning_cells_around_a_compaction(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    """CLI 2.1.337 cannot resume at a message from before a compaction: such a cell is sent anew, and says so."""
+    for text, cell in (("Remember HERON", "a"), ("Remember OTTER", "b"), ("/compact", "c"), ("Remember WREN", "d")):
+        ok(claude_kernel.run(text, cell_id=cell))
+    after = ok(claude_kernel.run("Remember WREN", cell_id="d"))
+    assert "Re-ran the last cell" in after.text()  # a turn after the compaction rewinds as before
+    before = ok(claude_kernel.run("Remember OTTER", cell_id="b"))
+    assert "ran before the conversation was compacted" in before.text() and "Could not rewind" not in before.text()
+    assert user_text(fake_api.requests[-1]) == "Remember OTTER"
