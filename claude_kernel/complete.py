@@ -2,12 +2,14 @@
 
 What a cell can hold decides what completes: a ``%name`` at the start of a line in the leading
 magic block (and that magic's arguments: model names, permission modes, tool names, directories),
+a ``/command`` at the start of the message (the CLI's slash commands, custom commands and skills),
 and ``@path`` file mentions anywhere in the message, against the CLI's working directory. Help for
-a magic is its usage text. Both functions return the content of the Jupyter reply as is.
+a magic is its usage text, for a slash command its description. Both functions return the content
+of the Jupyter reply as is.
 
 The kernel describes what it knows in a :class:`Vocabulary` built per request: the magics' help,
-and the values that change at run time (models from the CLI's ``initialize`` answer, the tools of
-its last ``system/init``).
+and the values that change at run time (models and commands from the CLI's ``initialize`` answer,
+the tools, slash commands and skills of its last ``system/init``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .session import Session
@@ -45,6 +47,8 @@ class Vocabulary:
     cwd: str = "."
     #: Where ``%cwd PATH`` resolves a relative path (the kernel's own directory).
     magic_cwd: str = "."
+    #: Slash command name (without ``/``) -> (``"command"`` or ``"skill"``, its description).
+    commands: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, magics: Mapping[str, str], session: Session | None, *, cwd: str) -> Vocabulary:
@@ -55,7 +59,34 @@ class Vocabulary:
                 if isinstance(model, dict) and isinstance(model.get("value"), str):
                     models.append((model["value"], str(model.get("description") or model.get("displayName") or "")))
         tools = session.init.tools if session is not None and session.init is not None else FALLBACK_TOOLS
-        return cls(magics, models or FALLBACK_MODELS, tools, cwd, os.getcwd())
+        return cls(magics, models or FALLBACK_MODELS, tools, cwd, os.getcwd(), _slash_commands(session))
+
+
+def _names(value: Any) -> list[str]:
+    return [name for name in value if isinstance(name, str) and name] if isinstance(value, list) else []
+
+
+def _slash_commands(session: Session | None) -> dict[str, tuple[str, str]]:
+    """The commands the CLI can run in this mode: ``system/init`` lists them, ``initialize`` describes them.
+
+    ``terminal_slash_commands`` work only in the CLI's terminal UI, and names starting with ``_``
+    are its internals: neither is offered. Before the first turn, ``initialize``'s list stands in.
+    """
+    if session is None:
+        return {}
+    described: dict[str, str] = {}
+    for command in session.server_info.get("commands") or []:
+        if isinstance(command, dict) and isinstance(command.get("name"), str):
+            described[command["name"]] = str(command.get("description") or "")
+    raw = session.init.raw if session.init is not None else {}
+    skills = set(_names(raw.get("skills")))
+    terminal_only = set(_names(raw.get("terminal_slash_commands")))
+    names = _names(raw.get("slash_commands")) or list(described)
+    return {
+        name: ("skill" if name in skills else "command", described.get(name, ""))
+        for name in sorted({*names, *skills})
+        if name not in terminal_only and not name.startswith("_")
+    }
 
 
 # -- completion -------------------------------------------------------------------------------
@@ -87,6 +118,18 @@ def _magic_line(code: str, position: int) -> tuple[int, str] | None:
     if any(above.strip() and not above.lstrip().startswith("%") for above in code[:start].splitlines()):
         return None  # below the message: the rest of the cell is text
     return start, line
+
+
+def _slash_word(code: str, position: int) -> tuple[int, str] | None:
+    """``(start, typed)`` of a ``/command`` being typed at the start of the message, after any magic lines."""
+    start = code.rfind("\n", 0, position) + 1
+    if any(above.strip() and not above.lstrip().startswith("%") for above in code[:start].splitlines()):
+        return None  # the message began above: a slash command only counts at its start
+    before = code[start:position]
+    typed = before.lstrip()
+    if not typed.startswith("/") or any(c.isspace() for c in typed):
+        return None
+    return position - len(typed), typed[1:]
 
 
 def _paths(base: str, typed: str, *, directories_only: bool) -> list[tuple[str, str]]:
@@ -146,6 +189,12 @@ def complete(code: str, cursor_pos: int | None, vocabulary: Vocabulary) -> dict[
         words = args.split(" ")
         done, word = [w for w in words[:-1] if w], words[-1]
         return _reply(_arguments(name, done, word, vocabulary), position - len(word), end)
+    slash = _slash_word(code, position)
+    if slash is not None:
+        start, typed = slash
+        end = position + len(re.split(r"\s", code[position:], maxsplit=1)[0])
+        found = [("/" + name, kind) for name, (kind, _) in vocabulary.commands.items() if name.startswith(typed)]
+        return _reply(found, start, end)
     mention = re.search(r"(?:^|\s)@(\S*)$", code[:position])
     if mention is not None:
         typed = mention.group(1)
@@ -157,12 +206,26 @@ def complete(code: str, cursor_pos: int | None, vocabulary: Vocabulary) -> dict[
 # -- help -------------------------------------------------------------------------------------
 
 
+def _slash_help(code: str, position: int, vocabulary: Vocabulary) -> str | None:
+    """What the CLI says a slash command under the cursor does, if it is one the CLI listed."""
+    slash = _slash_word(code, position + len(re.split(r"\s", code[position:], maxsplit=1)[0]))
+    known = vocabulary.commands.get(slash[1]) if slash is not None else None
+    if slash is None or known is None:
+        return None
+    kind, about = known
+    title = f"/{slash[1]} ({'a skill' if kind == 'skill' else 'a Claude Code command'})"
+    return f"{title}\n\n{about}" if about else title
+
+
 def inspect(code: str, cursor_pos: int | None, vocabulary: Vocabulary) -> dict[str, Any]:
-    """The inspect_reply: the help of the magic on the cursor's line, if there is one."""
+    """The inspect_reply: the help of the magic on the cursor's line, or the slash command's description."""
     position = len(code) if cursor_pos is None else cursor_pos
     magic = _magic_line(code, position)
     if magic is None:
-        return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        about = _slash_help(code, position, vocabulary)
+        if about is None:
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        return {"status": "ok", "found": True, "data": {"text/plain": about}, "metadata": {}}
     name = magic[1].strip()[1:].split(" ", 1)[0]
     doc = vocabulary.magics.get(name)
     if doc is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import slash
 from ._gateway import default_cwd
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
@@ -198,7 +199,7 @@ class Conversation:
         """A fresh conversation, with nothing spent; the one left stays resumable as a branch."""
         await self.restart(resume=None, spent_usd=0.0)
         self._leave_branch("%new")
-        self.state.cells, self.state.cost_usd = [], 0.0
+        self.state.cells, self.state.cleared, self.state.cost_usd = [], [], 0.0
         self.state.session_id = self.current_session_id
         self._persist = True
         self._save()
@@ -241,6 +242,7 @@ class Conversation:
                 on_disk.branches = self.state.branches
                 on_disk.cost_usd = self.state.cost_usd
                 on_disk.budget_usd = self.options.max_budget_usd
+                on_disk.cleared = self.state.cleared
         except OSError as exc:  # a read-only data directory must not fail the cell
             log.warning("could not save the notebook's conversation: %s", exc)
 
@@ -271,7 +273,7 @@ class Conversation:
                 notes.append("Headless run: a fresh conversation; `%resume last` continues the notebook's own.")
         index = self.state.index_of(cell_id) if cell_id and self.rerun == "rewind" else None
         if index is None:
-            return notes, None
+            return [*notes, *self._rerun_after_clear(cell_id)], None
         note, offer = await self._rewind_to_before(index)
         return [*notes, note], offer
 
@@ -279,6 +281,12 @@ class Conversation:
         chain = self.state.cells
         dropped = chain[index:]
         keep = next((i for i in range(index - 1, -1, -1) if chain[i].last_uuid), None)
+        if keep is not None and chain[keep].compacted:
+            # The CLI keeps no message from before a compaction to resume at ("No message found").
+            return (
+                "This cell ran before the conversation was compacted, and a compacted conversation cannot "
+                "go back to before its summary: the cell is sent as a new message."
+            ), None
         session = await self.ensure_session()
         left = session.session_id
         try:
@@ -310,13 +318,43 @@ class Conversation:
         files = tuple(dict.fromkeys(path for t in changed for path in t.files_changed))
         return note, UndoOffer(changed[0].prompt_uuid, files, left)
 
+    def _rerun_after_clear(self, cell_id: str | None) -> list[str]:
+        """A cell from before a ``/clear`` runs again: it goes to the cleared conversation as a new message.
+
+        It cannot rewind (its turn is in the conversation ``/clear`` left), so it says so; from now
+        on the cell belongs to the current conversation.
+        """
+        before = [turn for turn in self.state.cleared if cell_id and turn.cell_id == cell_id]
+        if not before:
+            return []
+        self.state.cleared = [turn for turn in self.state.cleared if turn not in before]
+        return [
+            "This cell ran before `/clear`: it is sent as a new message in the cleared conversation, "
+            "which does not have its earlier exchange."
+        ]
+
+    def _clear(self) -> None:
+        """``/clear`` moved the CLI to a new, empty conversation: the cells so far are out of it.
+
+        They stay listed (``%history``), and the conversation they were in stays resumable.
+        """
+        self._leave_branch("/clear")
+        self.state.cleared = [*self.state.cleared, *self.state.cells]
+        self.state.cells = []
+
     def after_turn(self, *, cell_id: str | None, prompt: str, outcome: TurnOutcome) -> UndoOffer | None:
         """Record the turn as the cell's; the offer to undo its file changes, if it made any."""
         session = self.session
         result = outcome.view.result
         if session is None:
             return None
-        if outcome.prompt_uuid and result is not None:
+        if slash.local_command(result) == "clear":
+            # Not a turn of the new conversation, whose transcript starts after it.
+            self._clear()
+        elif outcome.prompt_uuid and result is not None:
+            if outcome.view.compacted:
+                for turn in self.state.cells:
+                    turn.compacted = True
             first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")[:120]
             self.state.cells.append(
                 CellTurn(

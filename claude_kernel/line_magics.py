@@ -78,7 +78,9 @@ def help_text() -> str:
     return (
         "Line magics (each on its own line at the top of a cell; the rest of the cell is the message):\n\n"
         + "\n".join(spec.help for spec in MAGICS.values())
-        + "\n"
+        + "\n\nSlash commands (a message that starts with /) go to Claude Code: /compact, /clear, /context, "
+        "/cost, your own commands (.claude/commands) and skills; Tab after / lists them. Commands that need "
+        "Claude Code's terminal (/help among them) do not work in a notebook.\n"
     )
 
 
@@ -284,6 +286,9 @@ async def _history(conversation: Conversation, args: str) -> str:
         for number, turn in enumerate(conversation.state.cells, 1):
             files = ", ".join(turn.files_changed) + (" (undone)" if turn.files_undone else "")
             lines.append(f"{number:>3}  ${turn.cost_usd:>7.4f}  {turn.first_line[:50]:<50}  {files}")
+    if conversation.state.cleared:
+        lines.append("out of the conversation since /clear (re-running one sends it as a new message):")
+        lines += [f"  {turn.first_line[:60]}  ${turn.cost_usd:.4f}" for turn in conversation.state.cleared]
     lines.append(f"session {conversation.current_session_id}; cost so far ${conversation.spent_usd:.4f}")
     if conversation.state.branches:
         lines.append("earlier branches (resume one with %resume ID):")

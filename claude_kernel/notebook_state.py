@@ -48,6 +48,8 @@ class CellTurn:
     files_changed: list[str] = field(default_factory=list)
     #: True once the cell's file changes were undone.
     files_undone: bool = False
+    #: A later turn compacted the conversation: the CLI cannot rewind to this turn any more.
+    compacted: bool = False
 
 
 @dataclass
@@ -68,6 +70,8 @@ class NotebookState:
     cost_usd: float = 0.0
     #: The spending cap set with ``%budget`` (None: no cap); it holds across kernel restarts.
     budget_usd: float | None = None
+    #: Cells that ran before a ``/clear``: out of the conversation, still listed by ``%history``.
+    cleared: list[CellTurn] = field(default_factory=list)
 
     def index_of(self, cell_id: str) -> int | None:
         for index, turn in enumerate(self.cells):
@@ -88,6 +92,7 @@ class NotebookState:
             branches=[Branch(**branch) for branch in raw.get("branches", [])],
             cost_usd=float(raw.get("cost_usd", 0.0)),
             budget_usd=raw.get("budget_usd"),
+            cleared=[CellTurn(**cell) for cell in raw.get("cleared", [])],
         )
 
 

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import slash
 from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from ._summary import shorten as _shorten
 from ._summary import tool_summary
@@ -44,6 +45,7 @@ from .session import (
     ThinkingDelta,
     ToolResultBlock,
     ToolUseBlock,
+    UnknownEvent,
     UserMessage,
 )
 
@@ -160,7 +162,15 @@ class _Note:
     kind: str  # "info", "error" or "cancelled"
 
 
-_Part = _Text | _Thinking | _Tool | _Note
+@dataclass(eq=False)
+class _Output:
+    """What a slash command printed (see :mod:`.slash`): shown as it was printed, not as Markdown."""
+
+    text: str
+    is_error: bool
+
+
+_Part = _Text | _Thinking | _Tool | _Note | _Output
 
 
 @dataclass(eq=False)
@@ -331,6 +341,9 @@ class TurnView:
         # Messages that streamed to their end; any other was cut, and the CLI asks for it again.
         self._complete: set[str] = set()
         self._activity = "waiting for the model"
+        #: The turn compacted the conversation (or is compacting it): the outputs the CLI repeats
+        #: now are earlier cells' (see slash.is_replay), and earlier turns are a summary from now on.
+        self.compacted = False
         self.result: Result | None = None
         self.images: list[tuple[str, str]] = []
         self.footer = ""
@@ -379,6 +392,8 @@ class TurnView:
             return self._discard_broken_messages()
         if isinstance(event, SystemMessage) and event.subtype.startswith("task_"):
             return self._apply_to_agent(event.raw.get("tool_use_id"), event)
+        if isinstance(event, AssistantMessage | UserMessage | SystemMessage | UnknownEvent) and self._slash(event):
+            return True
         if isinstance(event, AssistantMessage):
             return self._apply_assistant(event)
         if isinstance(event, UserMessage):
@@ -395,6 +410,23 @@ class TurnView:
             return False
         self._thaw(tool)
         return True
+
+    def _slash(self, event: AssistantMessage | UserMessage | SystemMessage | UnknownEvent) -> bool:
+        """A slash command's output or a compaction's note; True when the event was one (and shown)."""
+        self.compacted = slash.compacting(event, before=self.compacted)
+        output = slash.command_output(event)
+        if output is not None:
+            if not slash.is_replay(output, compacted=self.compacted) and output.text:
+                self._add(_Output(output.text, output.is_error))
+            pointer = slash.help_pointer(output)
+            if pointer is not None:
+                self.add_note(pointer)
+            return True
+        note = slash.note_for(event)
+        if note is not None:
+            self.add_note(*note)
+            return True
+        return False
 
     def _apply_assistant(self, event: AssistantMessage) -> bool:
         if event.parent_tool_use_id:
@@ -606,6 +638,9 @@ class TurnView:
                     chunks.append(_thinking_html(piece))
             elif isinstance(part, _Tool):
                 chunks.append(_tool_html(part, top_margin=number > 0 or not seam_above))
+            elif isinstance(part, _Output):
+                style = f"{_CARD}; white-space: pre-wrap" + (f"; {_ERROR}" if part.is_error else "")
+                chunks.append(f'<pre class="claude-command-output" style="{style}">{escape(part.text)}</pre>')
             else:
                 icon = {"error": "✗", "cancelled": "■"}.get(part.kind, "•")
                 style = f' style="{_ERROR}"' if part.kind == "error" else ""
@@ -636,7 +671,7 @@ class TurnView:
                 if part.change is not None:
                     line += f"\n  +{part.change.added} -{part.change.removed}"
                 chunks.append(line)
-            elif isinstance(part, _Note):
+            elif isinstance(part, _Note | _Output):
                 chunks.append(part.text)
         if last:
             chunks.append(self.footer or self._status())

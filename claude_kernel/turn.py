@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
+from . import context_meter
 from ._html import strip_controls
 from .diff import FILE_TOOLS
 from .render import FREEZE_AT, TurnView
@@ -260,8 +261,8 @@ def budget_message(session: Session) -> str:
     )
 
 
-def footer(view: TurnView, session: Session) -> str:
-    """Model, duration, tokens, this cell's cost and the session's."""
+def footer(view: TurnView, session: Session, meter: str = "") -> str:
+    """Model, duration, tokens, this cell's cost and the session's, and how full the context is."""
     result = view.result
     parts = []
     if session.init is not None and session.init.model:
@@ -276,6 +277,8 @@ def footer(view: TurnView, session: Session) -> str:
         cap = session.options.max_budget_usd
         of_budget = f" of {usd(cap)}" if cap is not None else ""
         parts.append(f"${result.cost_usd:.4f} (session ${session.total_cost_usd:.4f}{of_budget})")
+    if meter:
+        parts.append(meter)
     return " · ".join(parts)
 
 
@@ -377,6 +380,7 @@ async def run_turn(
     restarts = session.restarts
     cancelled: set[str] = set()
     files = _FileChanges()
+    last_request = context_meter.LastRequest()
     prompt_uuid = ""
 
     async def answer_permission(request: PermissionRequest) -> None:
@@ -436,6 +440,7 @@ async def run_turn(
                         display.changed()
                     else:
                         files.see(event)
+                        last_request.see(event)
                         if view.apply(event):
                             display.changed()
                     display.flush()
@@ -458,7 +463,8 @@ async def run_turn(
         # CLI, keep the session and what streamed, draw the end, then let the cancellation go on.
         with anyio.CancelScope(shield=True):
             await _drain_after_interrupt(session, view)
-            _end(display, session, restarts, done(TurnOutcome(view, "interrupted")), responder)
+            meter = await context_meter.measure(session, last_request, view.result)
+            _end(display, session, restarts, done(TurnOutcome(view, "interrupted")), responder, meter)
         raise
     except SessionError as exc:
         if isinstance(exc, ProcessDiedError):
@@ -479,7 +485,8 @@ async def run_turn(
         else:
             outcome = TurnOutcome(view, "ok")
     outcome = done(outcome)
-    _end(display, session, restarts, outcome, responder)
+    meter = await context_meter.measure(session, last_request, view.result)
+    _end(display, session, restarts, outcome, responder, meter)
     return outcome
 
 
@@ -512,7 +519,9 @@ async def _drain_after_interrupt(session: Session, view: TurnView) -> None:
             view.apply(event)
 
 
-def _end(display: TurnDisplay, session: Session, restarts: int, outcome: TurnOutcome, responder: Responder) -> None:
+def _end(
+    display: TurnDisplay, session: Session, restarts: int, outcome: TurnOutcome, responder: Responder, meter: str = ""
+) -> None:
     """The same notes, footer and final redraw for every host and every way a turn ends."""
     responder.cancel_all()
     view = display.view
@@ -523,6 +532,6 @@ def _end(display: TurnDisplay, session: Session, restarts: int, outcome: TurnOut
         view.add_note(f"This cell changed {shown}; `%undo` puts them back.")
     if outcome.status == "interrupted":
         view.add_note(INTERRUPTED_NOTE, "cancelled")
-    view.finish(footer(view, session))
+    view.finish(footer(view, session, meter))
     # A saved notebook maps each cell's output to its turn in the CLI's transcript.
     display.finish({"claude_kernel": {"session_id": session.session_id, "message_uuid": outcome.prompt_uuid}})

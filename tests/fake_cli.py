@@ -11,6 +11,8 @@ and answers each user message by its text:
   SLOW           an assistant line every 50 ms for 30 s (busy: reads nothing meanwhile)
   STUBBORN       ignores the interrupt request; SIGINT writes an interrupted result, then exits
                  0.3 s later (like the real CLI, only slower: a message sent meanwhile is lost)
+  NEW_REQUEST    a control request nobody knows yet; the answer says how the host replied to it
+  NEW_TOOL       a call of a tool nobody knows yet, and its result
   anything else  "echo: <text>"
 
 It appends its argv as one JSON line to $FAKE_CLI_LOG, so tests can check ``--resume``.
@@ -130,6 +132,25 @@ def main() -> None:
             emit({"type": "system", "subtype": "brand_new_subtype"})
             emit({"type": "assistant", "message": {"id": "m", "content": [{"type": "hologram"}]}})
             answer("still fine", cost=0.001 * turns)
+        elif text == "NEW_REQUEST":
+            emit({"type": "control_request", "request_id": "cli_1", "request": {"subtype": "brand_new_request"}})
+            for reply in sys.stdin:  # the host must answer it (with an error), or the turn waits forever
+                response = json.loads(reply).get("response") or {}
+                if response.get("request_id") == "cli_1":
+                    answer(f"host replied {response.get('subtype')}: {response.get('error')}", cost=0.001 * turns)
+                    break
+        elif text == "NEW_TOOL":
+            emit({"type": "system", "subtype": "init", "session_id": SESSION, "model": "fake", "tools": ["Teleport"]})
+            call = {
+                "type": "tool_use",
+                "id": "toolu_new",
+                "name": "Teleport",
+                "input": {"destination": "Mars", "speed": 9},
+            }
+            emit({"type": "assistant", "message": {"id": "msg_new", "model": "fake", "content": [call]}})
+            result = {"type": "tool_result", "tool_use_id": "toolu_new", "content": [{"type": "hologram"}]}
+            emit({"type": "user", "message": {"role": "user", "content": [result]}, "tool_use_result": {"x": 1}})
+            answer("arrived", cost=0.001 * turns)
         elif text == "CRASH":
             sys.stderr.write("fatal: boom\n")
             sys.stderr.flush()

@@ -106,13 +106,74 @@ def test_cwd_completes_directories_relative_to_the_kernel(tree: Path, monkeypatc
 def test_vocabulary_of_a_session_reads_models_and_tools() -> None:
     session = SimpleNamespace(
         server_info={"models": [{"value": "opus", "description": "Opus 5.5"}, {"displayName": "no value"}]},
-        init=SimpleNamespace(tools=["Bash", "mcp__notebook__ask_user"]),
+        init=SimpleNamespace(tools=["Bash", "mcp__notebook__ask_user"], raw={}),
     )
     found = Vocabulary.of(DOCS, session, cwd="/tmp")  # type: ignore[arg-type]
     assert found.models == [("opus", "Opus 5.5")] and found.tools == ["Bash", "mcp__notebook__ask_user"]
     assert found.magic_cwd == os.getcwd()
     before_the_cli_answers = Vocabulary.of(DOCS, None, cwd="/tmp")
     assert ("sonnet", "") in before_the_cli_answers.models and "Bash" in before_the_cli_answers.tools
+
+
+def test_vocabulary_of_a_session_reads_its_slash_commands_and_skills() -> None:
+    """CLI 2.1.337: system/init names them, initialize describes them; terminal-only ones are left out."""
+    init = {
+        "slash_commands": ["greet", "compact", "doctor", "__remote-workflow", "dataviz"],
+        "terminal_slash_commands": ["doctor"],
+        "skills": ["dataviz"],
+    }
+    commands = [{"name": "greet", "description": "Say hello (project)"}, {"name": "compact"}, {"bogus": 1}]
+    session = SimpleNamespace(server_info={"commands": commands}, init=SimpleNamespace(tools=[], raw=init))
+    found = Vocabulary.of(DOCS, session, cwd="/tmp")  # type: ignore[arg-type]
+    assert dict(found.commands) == {
+        "compact": ("command", ""),
+        "dataviz": ("skill", ""),
+        "greet": ("command", "Say hello (project)"),
+    }
+    before_the_first_turn = SimpleNamespace(server_info={"commands": commands}, init=None)
+    assert set(Vocabulary.of(DOCS, before_the_first_turn, cwd="/tmp").commands) == {"greet", "compact"}  # type: ignore[arg-type]
+
+
+COMMANDS = {
+    "compact": ("command", "Clear history but keep a summary"),
+    "clear": ("command", ""),
+    "dataviz": ("skill", ""),
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "cursor", "expected", "start"),
+    [
+        ("/c", None, ["/compact", "/clear"], 0),
+        ("/comp", None, ["/compact"], 0),
+        ("/", None, ["/compact", "/clear", "/dataviz"], 0),
+        ("  /da", None, ["/dataviz"], 2),
+        ("%model opus\n/cl", None, ["/clear"], 12),  # after the magic block: the message's start
+        ("/compact keep the plan", 5, ["/compact"], 0),  # the whole word is replaced
+        ("Hello\n/comp", None, [], None),  # the message began above: text
+        ("Please /comp", None, [], None),
+        ("/compact now", None, [], None),  # an argument, not a command
+    ],
+)
+def test_slash_commands_complete_at_the_start_of_the_message(
+    code: str, cursor: int | None, expected: list[str], start: int | None, tree: Path
+) -> None:
+    reply = complete(code, cursor, vocabulary(tree, commands=COMMANDS))
+    assert reply["matches"] == expected
+    if start is not None:
+        assert reply["cursor_start"] == start
+    if cursor is not None:
+        assert reply["cursor_end"] == len("/compact")
+
+
+def test_inspect_describes_a_slash_command(tree: Path) -> None:
+    reply = inspect("/compact focus on the plan", 3, vocabulary(tree, commands=COMMANDS))
+    assert (
+        reply["found"]
+        and reply["data"]["text/plain"] == "/compact (a Claude Code command)\n\nClear history but keep a summary"
+    )
+    assert inspect("/dataviz", None, vocabulary(tree, commands=COMMANDS))["data"]["text/plain"] == "/dataviz (a skill)"
+    assert not inspect("/nonsense", None, vocabulary(tree, commands=COMMANDS))["found"]
 
 
 def test_magic_docs_group_each_magics_lines() -> None:

@@ -507,6 +507,24 @@ class Session:
         assert self.session_id is not None
         return self.session_id
 
+    async def context_usage(self) -> dict[str, Any]:
+        """How full the context window is: what ``/context`` shows, from the ``get_context_usage`` control request.
+
+        On CLI 2.1.337 the answer holds ``totalTokens``, ``maxTokens``, ``percentage``,
+        ``autoCompactThreshold`` and ``isAutoCompactEnabled``, and a breakdown (``categories``...).
+        Only the running process is asked: measuring never starts one, nor resumes a stopped one.
+
+        :raises NotConnectedError: no process can answer.
+        :raises ControlRequestError: the CLI does not know the request (older than 2.1.332).
+        """
+        proc = self._proc
+        if proc is None or not proc.usable:
+            raise NotConnectedError("the claude process is not running")
+        pending = await proc.control.send_request("get_context_usage")
+        with anyio.fail_after(60):
+            await self._pump_until(proc, pending)
+        return pending.result()
+
     async def _request(self, subtype: str, **fields: Any) -> dict[str, Any]:
         proc = await self._ensure_running()
         pending = await proc.control.send_request(subtype, **fields)

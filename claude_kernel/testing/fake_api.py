@@ -75,11 +75,14 @@ class Reply:
 
     ``delay`` seconds pass between deltas (slow streams make interrupt tests deterministic);
     ``stop_reason`` defaults to ``tool_use`` when a block asks for a tool, else ``end_turn``.
+    ``input_tokens`` is the usage the reply reports: the CLI measures how full the context window
+    is by it, so a large figure brings auto-compaction near without sending that much text.
     """
 
     blocks: tuple[Block, ...]
     delay: float = 0.0
     stop_reason: str | None = None
+    input_tokens: int = 100
 
     @classmethod
     def text(cls, text: str, *, delay: float = 0.0, chunk: int = 16) -> Reply:
@@ -319,7 +322,7 @@ class FakeMessagesAPI:
                             "stop_reason": None,
                             "stop_sequence": None,
                             "usage": {
-                                "input_tokens": 100,
+                                "input_tokens": reply.input_tokens,
                                 "output_tokens": 1,
                                 "cache_creation_input_tokens": 0,
                                 "cache_read_input_tokens": 0,
