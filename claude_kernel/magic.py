@@ -82,6 +82,7 @@ class NotebookResponder:
         self._namespace = namespace
         self._always_allowed = always_allowed
         self.shows_output = base.shows_output
+        self._proposed: list[str] = []
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
         return await self._base.permission(request)
@@ -96,7 +97,28 @@ class NotebookResponder:
                 return ToolResult(request.tool_use_id, str(exc.args[0]), is_error=True)
         if request.tool_name == "run_python":
             return await self._run_python(request)
+        if request.tool_name == "create_cell":
+            return self._create_cell(request)
         return await self._base.host_tool(request)
+
+    def _create_cell(self, request: HostToolRequest) -> ToolResult:
+        """Put the code in a new cell below, through the ``set_next_input`` payload (``replace: False``).
+
+        JupyterLab and Notebook 7 act on the first such payload of a reply only, so every proposal
+        of this turn goes into that one cell, in order (the shell's payload replaces the earlier one).
+        """
+        code = request.input.get("code")
+        if not isinstance(code, str) or not code.strip():
+            return ToolResult(request.tool_use_id, "create_cell needs the cell's code as a string", is_error=True)
+        self._proposed.append(code.strip("\n"))
+        self._namespace.shell.set_next_input("\n\n".join(self._proposed), replace=False)
+        if len(self._proposed) == 1:
+            return ToolResult(request.tool_use_id, "Added a new cell below with this code; it has not run.")
+        return ToolResult(
+            request.tool_use_id,
+            f"Added this code to the new cell below, after the {len(self._proposed) - 1} proposal(s) before it "
+            "(one new cell per message); it has not run.",
+        )
 
     async def _run_python(self, request: HostToolRequest) -> ToolResult:
         """Ask as for a built-in tool (the code is editable in the panel), then run it in the namespace.
@@ -124,8 +146,10 @@ class NotebookResponder:
         if isinstance(decision, Deny):
             return ToolResult(request.tool_use_id, f"The user did not run the code: {decision.message}", is_error=True)
         code = str((decision.updated_input or request.input).get("code", ""))
-        output, failed = self._namespace.run_python(code)
-        return ToolResult(request.tool_use_id, output, is_error=failed)
+        output = self._namespace.run_python(code)
+        for bundle in output.shown:
+            display(bundle, raw=True)
+        return ToolResult(request.tool_use_id, output.content(), is_error=output.failed)
 
     def cancel(self, tool_use_id: str) -> None:
         self._base.cancel(tool_use_id)
@@ -215,7 +239,7 @@ async def run_cell(line: str, body: str) -> None:
     base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
     if notebook is not None and interactive:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
-    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
+    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
     interrupt = anyio.Event()
     with nullcontext() if in_kernel else sigint_sets(interrupt):
         outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt, notes=notes)

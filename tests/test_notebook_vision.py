@@ -1,0 +1,69 @@
+"""``%%claude`` sees what the notebook shows and writes into it: figures, context, cells, images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, ToolUse, tool_results
+
+pytestmark = pytest.mark.real_cli
+
+PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('line')"
+
+
+def _images(run: Any) -> list[str]:
+    """The PNGs the cell shows (plain display_data, as the turn shows a tool result's images)."""
+    return [m["content"]["data"]["image/png"] for m in run.outputs if "image/png" in m["content"].get("data", {})]
+
+
+def _result_blocks(request: dict[str, Any]) -> list[dict[str, Any]]:
+    content = tool_results(request)[0]["content"]
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+@pytest.mark.parametrize("code", [PLOT + "\nplt.show()", PLOT], ids=["show", "left-open"])
+def test_run_python_returns_the_figure_as_an_image(python_kernel: Any, fake_api: FakeMessagesAPI, code: str) -> None:
+    fake_api.enqueue(Reply.tool("mcp__notebook__run_python", {"code": code}), Reply.text("A line that peaks."))
+    run = python_kernel.run("%%claude --headless allow\nplot it", allow_stdin=False)
+    assert run.reply is not None and run.reply["status"] == "ok", run.outputs
+    blocks = _result_blocks(fake_api.requests[1])
+    images = [b for b in blocks if b["type"] == "image"]
+    assert len(images) == 1 and images[0]["source"]["media_type"] == "image/png"
+    text = blocks[0]["text"]
+    assert "displayed image 1" in text and "PNG" in text
+    assert _images(run) == [images[0]["source"]["data"]]  # shown in the cell, once
+    after = python_kernel.run("import matplotlib.pyplot as plt\nprint(plt.get_fignums())")
+    assert "[]" in after.streamed()  # closed after capture: the inline backend will not show it again
+
+
+def test_a_dataframe_is_text_for_the_model_and_a_table_in_the_cell(
+    python_kernel: Any, fake_api: FakeMessagesAPI
+) -> None:
+    python_kernel.run("import pandas as pd\ndf = pd.DataFrame({'x': range(100), 'y': range(100)})")
+    fake_api.enqueue(Reply.tool("mcp__notebook__run_python", {"code": "df"}), Reply.text("100 rows."))
+    run = python_kernel.run("%%claude --headless allow\nshow df", allow_stdin=False)
+    text = _result_blocks(fake_api.requests[1])[0]["text"]
+    assert "[100 rows x 2 columns]" in text and "<table" not in text and len(text) < 1500
+    tables = [m for m in run.outputs if "<table" in m["content"].get("data", {}).get("text/html", "")]
+    assert len(tables) == 1 and "dataframe" in tables[0]["content"]["data"]["text/html"]
+
+
+def test_create_cell_comes_back_as_set_next_input(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(
+        Reply(
+            (
+                ToolUse("mcp__notebook__create_cell", {"code": "df.describe()"}),
+                ToolUse("mcp__notebook__create_cell", {"code": "df.plot()"}),
+            )
+        ),
+        Reply.text("Two cells proposed."),
+    )
+    run = python_kernel.run("%%claude\npropose cells", allow_stdin=False)
+    assert run.reply is not None and run.reply["status"] == "ok", run.outputs
+    payloads = [p for p in run.reply["payload"] if p["source"] == "set_next_input"]
+    assert payloads == [{"source": "set_next_input", "text": "df.describe()\n\ndf.plot()", "replace": False}]
+    assert "Added a new cell below" in run.text()
+    results = [str(r["content"]) for r in tool_results(fake_api.requests[1])]
+    assert "Added a new cell below" in results[0] and "after the 1 proposal" in results[1]
