@@ -13,6 +13,7 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from typing import Any
 
@@ -21,9 +22,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display, update_display
+from traitlets import Bool
 
 from .conversation import Conversation, MagicError
+from .images import Image, ImageError, from_file, from_value
 from .line_magics import run_magic
+from .notebook_context import NotebookContext
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
@@ -43,6 +47,7 @@ from .widgets import WidgetResponder, offer_undo
 __all__ = ["load_ipython_extension", "run_cell"]
 
 _conversation: Conversation | None = None
+_context: NotebookContext | None = None
 
 
 class _IPythonDisplays(UpdatableDisplays):
@@ -189,13 +194,23 @@ def _can_click(shell: Any) -> bool:
 @argument("--resume", metavar="ID", help="continue an earlier conversation")
 @argument("--headless", choices=["deny", "allow"], help="policy for approvals when nobody can click")
 @argument("--budget", metavar="USD", help="cap what the conversation may spend (USD, or off)")
+@argument(
+    "--image",
+    metavar="PATH_OR_NAME",
+    action="append",
+    default=[],
+    help="attach an image: a file, or a variable holding a PIL image, a matplotlib Figure or PNG bytes (repeatable)",
+)
+@argument("--no-context", action="store_true", help="do not send the cells run since the last message")
 @argument("message", nargs="*", help="the message (in a %%claude cell: the cell body)")
 def _claude_arguments(line: str) -> None:
     """Talk to Claude Code. Every %%claude cell is one turn in one conversation per kernel.
 
     The answer streams into the cell; approvals and questions appear as buttons while the cell
     runs; the stop button interrupts the turn and keeps the conversation. Claude can list and
-    inspect your variables and, once you allow it in the cell, run Python in your namespace.
+    inspect your variables, propose cells, and, once you allow it in the cell, run Python in your
+    namespace and see the figures it draws. The cells you ran since the last message go with it
+    (`%config ClaudeMagics.context = False` stops that for good).
     """
 
 
@@ -225,11 +240,17 @@ async def run_cell(line: str, body: str) -> None:
     message = body.strip() or " ".join(args.message).strip()
     if not message:
         return
+    images = [_attachment(shell, name) for name in args.image]
+    context, sent = _context.take() if _context is not None else ("", "")
+    if args.no_context or not shell.magics_manager.registry["ClaudeMagics"].context:
+        context, sent = "", ""
     # In a notebook the cell has an id; a cell that runs again can then rewind its turn.
     parent = shell.kernel.get_parent("shell") if getattr(shell, "kernel", None) is not None else {}
     cell_id = (parent.get("metadata") or {}).get("cellId")
     interactive = _can_click(shell)
     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=interactive)
+    notes += [sent] if sent else []
+    notes += [f"Attached {name} ({image.size})." for name, image in zip(args.image, images, strict=True)]
     session = await conversation.ensure_session()
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
     # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
@@ -242,7 +263,15 @@ async def run_cell(line: str, body: str) -> None:
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
     interrupt = anyio.Event()
     with nullcontext() if in_kernel else sigint_sets(interrupt):
-        outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt, notes=notes)
+        outcome = await run_turn(
+            session,
+            context + message,
+            sink=displays,
+            responder=responder,
+            interrupt=interrupt,
+            notes=notes,
+            images=[(image.media_type, image.data) for image in images],
+        )
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
     if notebook is not None and interactive:
         offer_undo(notebook, conversation, dropped=dropped, made=made)
@@ -254,6 +283,16 @@ async def run_cell(line: str, body: str) -> None:
         # The model's own failures are ClaudeErrors already; anything else keeps its name in front.
         prefix = "" if outcome.error_name == "ClaudeError" else f"{outcome.error_name}: "
         raise ClaudeError(prefix + outcome.error_text)
+
+
+def _attachment(shell: Any, name: str) -> Image:
+    """``--image NAME``: a variable of that name if there is one, else a file."""
+    try:
+        if name in shell.user_ns:
+            return from_value(shell.user_ns[name], name)
+        return from_file(os.path.expanduser(name))
+    except ImageError as exc:
+        raise UsageError(f"--image {name}: {exc}") from exc
 
 
 def _rewrite_claude_cells(lines: list[str]) -> list[str]:
@@ -274,6 +313,12 @@ def _rewrite_claude_cells(lines: list[str]) -> list[str]:
 class ClaudeMagics(Magics):
     """Registered so ``%claude?`` shows the options; the transformer runs the cells."""
 
+    context = Bool(
+        True,
+        help="Send the cells run since the last %%claude message with the next one "
+        "(`%%claude --no-context` skips it for one cell).",
+    ).tag(config=True)
+
     @line_magic
     def claude(self, line: str) -> None:
         raise UsageError("%claude runs as the only line of a cell (or use %%claude); see %claude?")
@@ -289,9 +334,11 @@ ClaudeMagics.claude_cell.__doc__ = _claude_arguments.__doc__
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext claude_kernel``: one conversation for this kernel, started now."""
-    global _conversation
+    global _conversation, _context
     if _conversation is None:
         _conversation = Conversation(SessionOptions(host_tools=NOTEBOOK_TOOLS), notebook=notebook_name())
+    if _context is None:
+        _context = NotebookContext(shell)
     # A kernel stopped with SIGTERM or SIGHUP (a gateway, a hub) must not leave the CLI behind.
     end_groups_on_signals()
     shell.register_magics(ClaudeMagics)

@@ -166,7 +166,7 @@ class NotebookNamespace:
         if self.shell is not None:
             with contextlib.suppress(Exception):
                 data = dict(self.shell.display_formatter.format(value)[0])
-        data["text/plain"] = _table_text(value) or data.get("text/plain") or repr(value)
+        data["text/plain"] = table_text(value) or data.get("text/plain") or repr(value)
         return data
 
 
@@ -194,7 +194,7 @@ def _open_figures() -> dict[int | str, Any]:
     return {manager.num: manager.canvas.figure for manager in Gcf.get_all_fig_managers()}
 
 
-def _table_text(value: Any) -> str:
+def table_text(value: Any) -> str:
     """A DataFrame as a short text table (head and tail, with its dimensions); "" for anything else."""
     to_string = getattr(value, "to_string", None)
     if getattr(value, "ndim", None) != 2 or not callable(to_string):

@@ -362,8 +362,11 @@ async def run_turn(
     interrupt: anyio.Event | None = None,
     interval: float = 0.25,
     notes: Sequence[str] = (),
+    images: Sequence[tuple[str, str]] = (),
 ) -> TurnOutcome:
     """Send ``prompt``, stream the turn to ``sink``, and end it the same way for every host.
+
+    ``images`` (``(media_type, base64)`` pairs) go with the message and are shown above the answer.
 
     Setting ``interrupt`` stops the turn with ``Session.interrupt()``; so does cancelling the task
     that awaits this (the stop button of an async IPython cell): then the turn is interrupted and
@@ -450,7 +453,12 @@ async def run_turn(
 
     outcome: TurnOutcome
     try:
-        prompt_uuid = await session.send_message(prompt)
+        if images:
+            prompt_uuid = await session.send_message_with_images(prompt, images)
+            for media_type, data in images:
+                sink.image(media_type, data)
+        else:
+            prompt_uuid = await session.send_message(prompt)
         display.flush(force=True)
         await stream()
     except anyio.get_cancelled_exc_class():

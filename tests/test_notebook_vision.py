@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, ToolUse, tool_results
+from claude_kernel.testing.fake_api import (
+    FakeMessagesAPI,
+    Reply,
+    ToolUse,
+    last_user_content,
+    tool_results,
+    user_text,
+)
 
 pytestmark = pytest.mark.real_cli
 
@@ -67,3 +74,35 @@ def test_create_cell_comes_back_as_set_next_input(python_kernel: Any, fake_api: 
     assert "Added a new cell below" in run.text()
     results = [str(r["content"]) for r in tool_results(fake_api.requests[1])]
     assert "Added a new cell below" in results[0] and "after the 1 proposal" in results[1]
+
+
+def test_the_cells_run_since_the_last_message_travel_with_it(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(Reply.text("You divided by zero."), Reply.text("Fine."), Reply.text("Fine."))
+    python_kernel.run("print('loading')\nrows = 3")
+    python_kernel.run("def ratio(a, b):\n    return a / b\n\nratio(rows, 0)")
+    run = python_kernel.run("%%claude\nwhat went wrong above?")
+    sent = user_text(fake_api.requests[-1])
+    assert "ZeroDivisionError: division by zero" in sent and "return a / b" in sent and "loading" in sent
+    assert sent.index("rows = 3") < sent.index("ratio(rows, 0)") and sent.endswith("what went wrong above?")
+    assert "Sent with 2 cells since the last message, 1 error." in run.text()
+    python_kernel.run("x = 1")
+    python_kernel.run("%%claude --no-context\nagain")
+    assert user_text(fake_api.requests[-1]) == "again"
+    python_kernel.run("%config ClaudeMagics.context = False")
+    python_kernel.run("y = 2")
+    later = python_kernel.run("%%claude\nthird")
+    assert user_text(fake_api.requests[-1]) == "third" and "Sent with" not in later.text()
+
+
+def test_image_option_attaches_a_figure(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    python_kernel.run("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nplt.close(fig)")
+    fake_api.enqueue(Reply.text("A rising line."))
+    run = python_kernel.run("%%claude --image fig --no-context\nwhat is this?")
+    assert run.reply is not None and run.reply["status"] == "ok", run.outputs
+    sent = [b for b in last_user_content(fake_api.requests[-1]) if b["type"] == "image"]
+    assert len(sent) == 1 and sent[0]["source"]["media_type"] == "image/png"
+    assert _images(run) == [sent[0]["source"]["data"]] and "Attached fig (" in run.text()
+    bad = python_kernel.run("%%claude --image missing.png\nand this?")
+    assert bad.reply is not None and bad.reply["status"] == "error"
+    assert "--image missing.png: missing.png: no such file" in bad.reply["evalue"]
+    assert len(fake_api.requests) == 1  # nothing was sent
