@@ -136,6 +136,7 @@ class ClaudeKernel(Kernel):
                 for line in magics:
                     display.text(await run_magic(conversation, line))
                 if message:
+                    attached, mentioned = conversation.attachments.take(message, conversation.options.cwd or ".")
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
                     session = await conversation.ensure_session()
         except MagicError as exc:
@@ -154,7 +155,18 @@ class ClaudeKernel(Kernel):
         else:
             # nbclient and papermill send allow_stdin=False: nobody is there to click.
             responder = HeadlessResponder(self.conversation.headless_policy)
-        outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt, notes=notes)
+        for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
+            display.image(image.media_type, image.data)
+        notes += [f"Sent {name} ({image.size})." for name, image in [*attached, *mentioned]]
+        outcome = await run_turn(
+            session,
+            message,
+            sink=display,
+            responder=responder,
+            interrupt=interrupt,
+            notes=notes,
+            images=[(image.media_type, image.data) for _, image in attached],
+        )
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
         if allow_stdin:
             offer_undo(display, conversation, dropped=dropped, made=made)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +108,28 @@ def test_image_option_attaches_a_figure(python_kernel: Any, fake_api: FakeMessag
     assert bad.reply is not None and bad.reply["status"] == "error"
     assert "--image missing.png: missing.png: no such file" in bad.reply["evalue"]
     assert len(fake_api.requests) == 1  # nothing was sent
+
+
+def test_claude_kernel_shows_the_images_a_message_sends(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
+) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), "red").save(workdir / "chart.png")
+    file_data = base64.b64encode((workdir / "chart.png").read_bytes()).decode()
+    fake_api.enqueue(Reply.text("A red square."), Reply.text("Still red."))
+    mention = claude_kernel.run("what is in @chart.png?")
+    assert mention.reply is not None and mention.reply["status"] == "ok", mention.outputs
+    assert [b["type"] for b in last_user_content(fake_api.requests[-1])].count("image") == 1  # the CLI sent it
+    assert _images(mention) == [file_data] and "Sent chart.png (64x48 PNG)." in mention.text()
+    attach = claude_kernel.run("%attach chart.png\nand this one?")
+    sent = [b for b in last_user_content(fake_api.requests[-1]) if b["type"] == "image"]
+    assert [b["source"]["data"] for b in sent] == [file_data] == _images(attach)
+    assert "chart.png (64x48 PNG) goes with the message." in attach.streamed()
+    bad = claude_kernel.run("%attach nothing.png")
+    assert bad.reply is not None and bad.reply["status"] == "error"
+    assert "nothing.png: no such file" in bad.reply["evalue"]
+    (workdir / "notes.png").write_text("not an image")
+    broken = claude_kernel.run("look at @notes.png")
+    assert broken.reply is not None and "@notes.png is not a PNG, JPEG, GIF or WebP image" in broken.reply["evalue"]
+    assert len(fake_api.requests) == 2  # neither error sent anything
