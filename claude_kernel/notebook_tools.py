@@ -227,7 +227,7 @@ def _collect(printed: str, bundles: list[dict[str, Any]], failed: bool) -> RunOu
                 parts.append(f"[a displayed image was not attached: at most {MAX_IMAGES} images per call]")
                 continue
             result.images.append(image)
-            parts.append(f"[displayed image {number} ({image.size}, {bundle.get('text/plain', 'an image')}): attached]")
+            parts.append(f"[image {number} attached: {image.size}, {bundle.get('text/plain', 'displayed')}]")
         elif "text/html" in bundle:
             result.shown.append({key: bundle[key] for key in ("text/html", "text/plain") if key in bundle})
             parts.append(f"{bundle.get('text/plain', '')}\n[shown to the user as an HTML table]".strip())

@@ -345,10 +345,18 @@ class TurnDisplay:
 
     def finish(self, metadata: dict[str, Any]) -> None:
         self._sink.finish(self.view.bundles(), metadata)
-        self._send_images()
+        self._send_images(cut=False)
 
-    def _send_images(self) -> None:
-        for media_type, data in self.view.images[self._images_sent :]:
+    def _send_images(self, *, cut: bool = True) -> None:
+        """Show new tool images; with ``cut``, the answer goes on below them (a figure stays by its tool)."""
+        new = self.view.images[self._images_sent :]
+        if not new:
+            return
+        if cut:
+            self.view.cut()
+            self._sink.update(self.view.bundles()[:-1])
+            self._dirty = True
+        for media_type, data in new:
             self._sink.image(media_type, data)
         self._images_sent = len(self.view.images)
 

@@ -41,7 +41,7 @@ def test_run_python_returns_the_figure_as_an_image(python_kernel: Any, fake_api:
     images = [b for b in blocks if b["type"] == "image"]
     assert len(images) == 1 and images[0]["source"]["media_type"] == "image/png"
     text = blocks[0]["text"]
-    assert "displayed image 1" in text and "PNG" in text
+    assert "[image 1 attached: " in text and "PNG" in text
     assert _images(run) == [images[0]["source"]["data"]]  # shown in the cell, once
     after = python_kernel.run("import matplotlib.pyplot as plt\nprint(plt.get_fignums())")
     assert "[]" in after.streamed()  # closed after capture: the inline backend will not show it again
