@@ -12,12 +12,11 @@ newest first, because the newest cells are the ones a question is about.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from .notebook_tools import table_text
 
@@ -39,8 +38,12 @@ def _clip(text: str, limit: int) -> str:
     return f"{text[:half]}\n… ({len(text) - 2 * half} characters left out) …\n{text[-half:]}"
 
 
-class _Tee(io.TextIOBase):
-    """Writes go to the real stream and, while recording, into a bounded buffer."""
+class _Tee:
+    """Writes go to the real stream and, while recording, into a bounded buffer.
+
+    Everything else (``encoding``, ``fileno``, the kernel's own methods) is the real stream's: a
+    subclass of ``io.TextIOBase`` would answer some of those itself, wrongly.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -54,10 +57,7 @@ class _Tee(io.TextIOBase):
             self._size += len(text)
         return self.stream.write(text)
 
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def __getattr__(self, name: str) -> Any:  # fileno, encoding, the kernel's own methods
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
 
@@ -101,7 +101,7 @@ class NotebookContext:
         if getattr(info, "silent", False) or _is_claude_cell(info.raw_cell or ""):
             return
         self._tees = (_Tee(sys.stdout), _Tee(sys.stderr))
-        sys.stdout, sys.stderr = self._tees
+        sys.stdout, sys.stderr = (cast(TextIO, tee) for tee in self._tees)
 
     def _after(self, result: Any) -> None:
         tees, self._tees = self._tees, None

@@ -211,23 +211,28 @@ def _raw_image(data: Any) -> bytes:
 
 
 def _collect(printed: str, bundles: list[dict[str, Any]], failed: bool) -> RunOutput:
-    """Sort the displays: images for the model (bounded, capped), HTML for the cell, text for both."""
+    """Sort the displays: images for the model (bounded, capped), HTML (and the images past the cap)
+    for the cell, text for both."""
     parts = [printed.rstrip()] if printed.strip() else []
     result = RunOutput("", failed)
     for bundle in bundles:
         media_type = next((t for t in ("image/png", "image/jpeg") if t in bundle), None)
         if media_type is not None:
-            number = len(result.images) + 1
             try:
-                image = bounded(_raw_image(bundle[media_type]), f"image {number}")
-            except (ImageError, ValueError) as exc:
-                parts.append(f"[a displayed image was not attached: {exc}]")
+                raw = _raw_image(bundle[media_type])
+                if len(result.images) >= MAX_IMAGES:
+                    raise ImageError(f"at most {MAX_IMAGES} images per call")
+                image = bounded(raw, f"image {len(result.images) + 1}")
+            except ImageError as exc:
+                # Not in the tool result, so the turn would not show it: the cell shows it from here.
+                result.shown.append({media_type: base64.b64encode(raw).decode(), "text/plain": "an image"})
+                parts.append(f"[an image was shown to the user but not attached: {exc}]")
                 continue
-            if len(result.images) >= MAX_IMAGES:
-                parts.append(f"[a displayed image was not attached: at most {MAX_IMAGES} images per call]")
-                continue
+            except ValueError:
+                continue  # not base64: nothing to show or send
             result.images.append(image)
-            parts.append(f"[image {number} attached: {image.size}, {bundle.get('text/plain', 'displayed')}]")
+            described = bundle.get("text/plain", "displayed")
+            parts.append(f"[image {len(result.images)} attached: {image.size}, {described}]")
         elif "text/html" in bundle:
             result.shown.append({key: bundle[key] for key in ("text/html", "text/plain") if key in bundle})
             parts.append(f"{bundle.get('text/plain', '')}\n[shown to the user as an HTML table]".strip())

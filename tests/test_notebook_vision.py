@@ -133,3 +133,36 @@ def test_claude_kernel_shows_the_images_a_message_sends(
     broken = claude_kernel.run("look at @notes.png")
     assert broken.reply is not None and "@notes.png is not a PNG, JPEG, GIF or WebP image" in broken.reply["evalue"]
     assert len(fake_api.requests) == 2  # neither error sent anything
+
+
+def test_display_images_are_bounded_and_capped(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    """IPython display images reach the model; a huge one is scaled down; five figures send four."""
+    code = (
+        "import io\nfrom PIL import Image as Picture\nfrom IPython.display import Image, display\n"
+        "big = io.BytesIO()\nPicture.new('RGB', (4000, 3000), 'blue').save(big, format='JPEG')\n"
+        "display(Image(big.getvalue()))\n"
+        "import matplotlib.pyplot as plt\nfor n in range(4):\n    plt.figure()\n    plt.plot([0, n])"
+    )
+    fake_api.enqueue(Reply.tool("mcp__notebook__run_python", {"code": code}), Reply.text("Five pictures."))
+    run = python_kernel.run("%%claude --headless allow\ndraw", allow_stdin=False)
+    assert run.reply is not None and run.reply["status"] == "ok", run.outputs
+    blocks = _result_blocks(fake_api.requests[1])
+    images = [b for b in blocks if b["type"] == "image"]
+    assert [b["source"]["media_type"] for b in images] == ["image/jpeg"] + ["image/png"] * 3
+    assert "[image 1 attached: 1568x1176 JPEG" in blocks[0]["text"]
+    assert "shown to the user but not attached: at most 4 images per call" in blocks[0]["text"]
+    assert len(_images(run)) == 4  # the fifth is shown, though not sent
+    assert len([m for m in run.outputs if "image/jpeg" in m["content"].get("data", {})]) == 1
+    left = python_kernel.run("import matplotlib.pyplot as plt\nprint(plt.get_fignums())")
+    assert "[]" in left.streamed()
+
+
+def test_the_context_keeps_the_newest_cells_within_its_cap(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    for n in range(20):
+        python_kernel.run(f"print('cell {n:02d} ' + 'x' * 900)")
+    fake_api.enqueue(Reply.text("Many cells."))
+    run = python_kernel.run("%%claude\nsummarise")
+    sent = user_text(fake_api.requests[-1])
+    assert "cell 19" in sent and "cell 00" not in sent and "older cells left out" in sent
+    assert 6000 < len(sent) < 9000
+    assert "since the last message." in run.text()
