@@ -241,7 +241,7 @@ async def run_cell(line: str, body: str) -> None:
     if not message:
         return
     images = [_attachment(shell, name) for name in args.image]
-    context, sent = _context.take() if _context is not None else ("", "")
+    context, sent = _context.describe() if _context is not None else ("", "")
     if args.no_context or not shell.magics_manager.registry["ClaudeMagics"].context:
         context, sent = "", ""
     # In a notebook the cell has an id; a cell that runs again can then rewind its turn.
@@ -272,6 +272,8 @@ async def run_cell(line: str, body: str) -> None:
             notes=notes,
             images=[(image.media_type, image.data) for image in images],
         )
+    if outcome.prompt_uuid and _context is not None:
+        _context.clear()
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
     if notebook is not None and interactive:
         offer_undo(notebook, conversation, dropped=dropped, made=made)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
@@ -27,6 +28,8 @@ MAX_CHARS = 8000
 _SOURCE_CHARS = 1500
 _OUTPUT_CHARS = 1000
 _FRAMES = 3
+#: Cells kept between two messages; far more than MAX_CHARS can carry.
+_KEPT = 100
 
 
 def _clip(text: str, limit: int) -> str:
@@ -88,11 +91,13 @@ def _describe_error(error: BaseException) -> str:
 
 
 class NotebookContext:
-    """Records the cells run in one IPython shell; :meth:`take` hands them over and starts afresh."""
+    """Records the cells run in one IPython shell, until a message that carried them (or chose not to) clears them."""
 
     def __init__(self, shell: Any) -> None:
         self._shell = shell
-        self._cells: list[_Cell] = []
+        # Bounded: with the context turned off, cells pile up until the next message clears them.
+        self._cells: deque[_Cell] = deque(maxlen=_KEPT)
+        self._run = 0  # cells run since the last message, those the deque dropped included
         self._tees: tuple[_Tee, _Tee] | None = None
         shell.events.register("pre_run_cell", self._before)
         shell.events.register("post_run_cell", self._after)
@@ -118,6 +123,7 @@ class NotebookContext:
         if result.result is not None:
             output += ("\n" if output else "") + self._formatted(result.result)
         error = result.error_in_exec or result.error_before_exec
+        self._run += 1
         self._cells.append(
             _Cell(
                 result.execution_count,
@@ -136,12 +142,18 @@ class NotebookContext:
                 text = f"<{type(value).__name__}>"
         return text
 
-    def take(self) -> tuple[str, str]:
-        """The context block to put before the message, and the one line the cell shows; then forget.
+    def clear(self) -> None:
+        """The message went (with the context or without it): what follows is since this one."""
+        self._cells.clear()
+        self._run = 0
 
-        Both are "" when no cell ran since the last message.
+    def describe(self) -> tuple[str, str]:
+        """The context block to put before the message, and the one line the cell shows.
+
+        Both are "" when no cell ran since the last message. Nothing is forgotten until
+        :meth:`clear`, so a message that never went out (a failed start) loses nothing.
         """
-        cells, self._cells = self._cells, []
+        cells = list(self._cells)
         if not cells:
             return "", ""
         chosen: list[str] = []
@@ -152,8 +164,8 @@ class NotebookContext:
                 break
             chosen.append(_clip(rendered, MAX_CHARS))
             size += len(rendered)
-        left_out = len(cells) - len(chosen)
-        errors = sum(1 for cell in cells[left_out:] if cell.error)
+        errors = sum(1 for cell in cells[len(cells) - len(chosen) :] if cell.error)
+        left_out = self._run - len(chosen)
         heading = "Cells the user ran in the notebook since the last message, oldest first"
         if left_out:
             heading += f" ({left_out} older cell{'s' if left_out > 1 else ''} left out)"
