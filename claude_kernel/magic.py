@@ -117,13 +117,17 @@ class NotebookResponder:
             return ToolResult(request.tool_use_id, "create_cell needs the cell's code as a string", is_error=True)
         self._proposed.append(code.strip("\n"))
         self._namespace.shell.set_next_input("\n\n".join(self._proposed), replace=False)
-        if len(self._proposed) == 1:
-            return ToolResult(request.tool_use_id, "Added a new cell below with this code; it has not run.")
-        return ToolResult(
-            request.tool_use_id,
-            f"Added this code to the new cell below, after the {len(self._proposed) - 1} proposal(s) before it "
-            "(one new cell per message); it has not run.",
-        )
+        if isinstance(self._base, HeadlessResponder):
+            # nbclient and papermill drop the payload: say so, the code is still in this cell's output.
+            text = "Nobody is at the notebook (a headless run), so no cell was added; the code is in the output."
+        elif len(self._proposed) == 1:
+            text = "Added a new cell below with this code; it has not run."
+        else:
+            text = (
+                f"Added this code to the new cell below, after the {len(self._proposed) - 1} proposal(s) before "
+                "it (one new cell per message); it has not run."
+            )
+        return ToolResult(request.tool_use_id, text)
 
     async def _run_python(self, request: HostToolRequest) -> ToolResult:
         """Ask as for a built-in tool (the code is editable in the panel), then run it in the namespace.

@@ -122,6 +122,8 @@ def test_magic_notebook_runs_headless_with_nbclient(
     asked = next(r for r in requests if "What went wrong above?" in user_text(r))
     assert "ZeroDivisionError: division by zero" in user_text(asked)
     assert "new cell below" in str(notebook.cells[-1].outputs)
+    proposed = str(tool_results(requests[-1])[0]["content"])
+    assert "headless run), so no cell was added" in proposed  # nbclient drops set_next_input
 
 
 def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:

@@ -69,7 +69,7 @@ def test_create_cell_comes_back_as_set_next_input(python_kernel: Any, fake_api: 
         ),
         Reply.text("Two cells proposed."),
     )
-    run = python_kernel.run("%%claude\npropose cells", allow_stdin=False)
+    run = python_kernel.run("%%claude\npropose cells")
     assert run.reply is not None and run.reply["status"] == "ok", run.outputs
     payloads = [p for p in run.reply["payload"] if p["source"] == "set_next_input"]
     assert payloads == [{"source": "set_next_input", "text": "df.describe()\n\ndf.plot()", "replace": False}]
