@@ -86,7 +86,9 @@ class NotebookResponder:
         self._base = base
         self._namespace = namespace
         self._always_allowed = always_allowed
-        self.shows_output = base.shows_output
+        # run_python may show a table or an image in the cell, even when no panel asks anything:
+        # the turn's text then goes on below it, not above.
+        self.shows_output = True
         self._proposed: list[str] = []
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:

@@ -177,7 +177,7 @@ class RunOutput:
     text: str
     failed: bool
     images: list[Image] = field(default_factory=list)
-    #: Bundles to show in the cell (a DataFrame's HTML table): a tool result carries no HTML.
+    #: Bundles to show in the cell (a DataFrame's HTML table, a widget): a tool result carries no HTML.
     shown: list[dict[str, Any]] = field(default_factory=list)
 
     def content(self) -> list[dict[str, Any]]:
@@ -211,8 +211,8 @@ def _raw_image(data: Any) -> bytes:
 
 
 def _collect(printed: str, bundles: list[dict[str, Any]], failed: bool) -> RunOutput:
-    """Sort the displays: images for the model (bounded, capped), HTML (and the images past the cap)
-    for the cell, text for both."""
+    """Sort the displays: images for the model (bounded, capped), rich output (and the images past
+    the cap) for the cell, text for both."""
     parts = [printed.rstrip()] if printed.strip() else []
     result = RunOutput("", failed)
     for bundle in bundles:
@@ -233,9 +233,11 @@ def _collect(printed: str, bundles: list[dict[str, Any]], failed: bool) -> RunOu
             result.images.append(image)
             described = bundle.get("text/plain", "displayed")
             parts.append(f"[image {len(result.images)} attached: {image.size}, {described}]")
-        elif "text/html" in bundle:
-            result.shown.append({key: bundle[key] for key in ("text/html", "text/plain") if key in bundle})
-            parts.append(f"{bundle.get('text/plain', '')}\n[shown to the user as an HTML table]".strip())
+        elif set(bundle) - {"text/plain"}:
+            # HTML (a table), Markdown, a widget: the person sees it in the cell, the model its text.
+            result.shown.append(bundle)
+            kind = "an HTML table" if "<table" in str(bundle.get("text/html", "")) else ", ".join(sorted(bundle))
+            parts.append(f"{bundle.get('text/plain', '')}\n[shown to the user as {kind}]".strip())
         elif "text/plain" in bundle:
             parts.append(str(bundle["text/plain"]))
     result.text = _truncate("\n".join(parts) or "(no output)")

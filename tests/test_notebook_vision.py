@@ -57,6 +57,9 @@ def test_a_dataframe_is_text_for_the_model_and_a_table_in_the_cell(
     assert "[100 rows x 2 columns]" in text and "<table" not in text and len(text) < 1500
     tables = [m for m in run.outputs if "<table" in m["content"].get("data", {}).get("text/html", "")]
     assert len(tables) == 1 and "dataframe" in tables[0]["content"]["data"]["text/html"]
+    answer = next(i for i, h in run.displays().items() if "100 rows." in h.get("text/html", ""))
+    ids = [m["content"].get("transient", {}).get("display_id") for m in run.outputs]
+    assert run.outputs.index(tables[0]) < ids.index(answer)  # the answer goes on below the table
 
 
 def test_create_cell_comes_back_as_set_next_input(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
