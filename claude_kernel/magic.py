@@ -86,9 +86,7 @@ class NotebookResponder:
         self._base = base
         self._namespace = namespace
         self._always_allowed = always_allowed
-        # run_python may show a table or an image in the cell, even when no panel asks anything:
-        # the turn's text then goes on below it, not above.
-        self.shows_output = True
+        self.shows_output = base.shows_output
         self._proposed: list[str] = []
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:

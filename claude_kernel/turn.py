@@ -404,7 +404,8 @@ async def run_turn(
         display.changed()
 
     async def answer_host_tool(request: HostToolRequest) -> None:
-        display.before_panel(request.tool_use_id, "waiting for your answer below", panel_below=responder.shows_output)
+        # Always cut: a host tool may show output (run_python's table) with no panel asking anything.
+        display.before_panel(request.tool_use_id, "waiting for your answer below", panel_below=True)
         result = await responder.host_tool(request)
         if request.tool_use_id in cancelled:
             return
