@@ -52,8 +52,13 @@ class Attachments:
         self.pending.append((name, image))
         return f"{name} ({image.size}) goes with the message."
 
-    def take(self, message: str, cwd: str) -> tuple[list[tuple[str, Image]], list[tuple[str, Image]]]:
-        """The images to send with ``message`` and the mentioned ones the CLI sends; then forget."""
-        mentioned = mentioned_images(message, cwd)
-        sent, self.pending = self.pending, []
-        return sent, mentioned
+    def for_message(self, message: str, cwd: str) -> tuple[list[tuple[str, Image]], list[tuple[str, Image]]]:
+        """The images to send with ``message``, and the mentioned ones the CLI sends itself.
+
+        The attached ones are kept until :meth:`clear`, once the message went out: a cell whose
+        turn never started (the CLI would not start) loses nothing.
+        """
+        return list(self.pending), mentioned_images(message, cwd)
+
+    def clear(self) -> None:
+        self.pending.clear()

@@ -136,7 +136,7 @@ class ClaudeKernel(Kernel):
                 for line in magics:
                     display.text(await run_magic(conversation, line))
                 if message:
-                    attached, mentioned = conversation.attachments.take(message, conversation.options.cwd or ".")
+                    attached, mentioned = conversation.attachments.for_message(message, conversation.options.cwd or ".")
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
                     session = await conversation.ensure_session()
         except MagicError as exc:
@@ -167,6 +167,8 @@ class ClaudeKernel(Kernel):
             notes=notes,
             images=[(image.media_type, image.data) for _, image in attached],
         )
+        if outcome.prompt_uuid:
+            conversation.attachments.clear()
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
         if allow_stdin:
             offer_undo(display, conversation, dropped=dropped, made=made)
