@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from claude_kernel.demo import NOTEBOOKS
-from claude_kernel.testing.fake_api import FakeMessagesAPI, tool_results
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, tool_results
 
 from .conftest import JupyterServer, playwright, shot
 from .test_jupyterlab import Notebook, button
@@ -59,3 +59,17 @@ def test_the_demo_shows_claudes_figure_and_inserts_its_cell_below(
     expect(proposed.locator(".jp-InputArea-prompt")).to_have_text("[ ]:")  # not run: the person runs it
     proposed.scroll_into_view_if_needed()
     shot(page, "lab-claude-proposed-a-cell")
+
+
+def test_notebook7_inserts_the_proposed_cell_below(page: Any, notebook7: JupyterServer, model: FakeMessagesAPI) -> None:
+    model.enqueue(
+        Reply.tool("mcp__notebook__create_cell", {"code": "print('proposed in Notebook 7')"}), Reply.text("Proposed.")
+    )
+    notebook7.create_notebook("propose.ipynb", "python3", ["%load_ext claude_kernel", "%%claude\npropose a cell"])
+    notebook = Notebook(page, notebook7, "propose.ipynb")
+    notebook.wait_done(notebook.run_existing(0))
+    asked = notebook.run_existing(1)
+    notebook.wait_done(asked)
+    expect(asked).to_contain_text("Added a new cell below")
+    expect(notebook.cell(2)).to_contain_text("proposed in Notebook 7")
+    shot(page, "notebook7-claude-proposed-a-cell")
