@@ -84,7 +84,10 @@ class _Cell:
 def _describe_error(error: BaseException) -> str:
     """``ZeroDivisionError: division by zero`` and the last frames, one line each."""
     lines = [f"{type(error).__name__}: {_clip(str(error), 300)}"]
-    for frame in traceback.extract_tb(error.__traceback__)[-_FRAMES:]:
+    frames = traceback.extract_tb(error.__traceback__)
+    # IPython's own frames (run_code's exec) come first and say nothing about the user's code.
+    ours = [frame for frame in frames if f"{os.sep}IPython{os.sep}" not in frame.filename] or frames
+    for frame in ours[-_FRAMES:]:
         where = "the cell" if "ipykernel" in frame.filename or frame.filename.startswith("<") else frame.filename
         lines.append(f"  {os.path.basename(where)}, line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}")
     return "\n".join(lines)
@@ -119,7 +122,7 @@ class NotebookContext:
             sys.stdout = out.stream
         if sys.stderr is err:
             sys.stderr = err.stream
-        output = "".join(out.text + err.text)
+        output = "".join(out.text + err.text).rstrip("\n")
         if result.result is not None:
             output += ("\n" if output else "") + self._formatted(result.result)
         error = result.error_in_exec or result.error_before_exec

@@ -89,6 +89,7 @@ def test_the_cells_run_since_the_last_message_travel_with_it(python_kernel: Any,
     sent = user_text(fake_api.requests[-1])
     assert "ZeroDivisionError: division by zero" in sent and "return a / b" in sent and "loading" in sent
     assert sent.index("rows = 3") < sent.index("ratio(rows, 0)") and sent.endswith("what went wrong above?")
+    assert "interactiveshell" not in sent  # IPython's own frames say nothing about the user's code
     assert "Sent with 2 cells since the last message, 1 error." in run.text()
     python_kernel.run("x = 1")
     python_kernel.run("%%claude --no-context\nagain")
