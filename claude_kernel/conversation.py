@@ -16,6 +16,7 @@ from typing import Any
 
 from . import slash
 from ._gateway import default_cwd
+from .attachments import Attachments
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
 from .turn import TurnOutcome, shown_path
@@ -82,6 +83,8 @@ class Conversation:
         self.rerun = "rewind"
         #: Host-side tools the user chose "Always allow" for (the CLI keeps its own rules for its tools).
         self.always_allowed: set[str] = set()
+        #: Images for the next message (``%attach``), in the Claude kernel.
+        self.attachments = Attachments()
         self.session: Session | None = None
         self._store = StateStore(notebook, root=state_root) if notebook else None
         self.state = NotebookState(notebook or "")

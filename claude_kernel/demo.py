@@ -16,18 +16,71 @@ from pathlib import Path
 from typing import Any
 
 from .install import install
-from .testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, tool_results, user_text
+from .testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, ToolUse, tool_results, user_text
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 _SCRIPTED_NOTE = "*(This is the offline demo: a scripted model, not Claude.)*\n\n"
 
 
+_PLOT = (
+    "import matplotlib.pyplot as plt\n"
+    'ax = sales.plot(x="month", y="units", marker="o", legend=False)\n'
+    'ax.set_title("Units sold per month")\n'
+    "plt.show()"
+)
+_FIX = (
+    'units = sales["units"].tolist()\n'
+    "# July reported 0 units (most likely missing data): no growth rate from a zero month\n"
+    "growth = [round(later / earlier - 1, 3) if earlier else None for earlier, later in zip(units, units[1:])]\n"
+    "growth"
+)
+
+
+def _answered_tool(request: dict[str, Any]) -> str:
+    """The name of the tool whose result the request carries (from the assistant message before it)."""
+    for message in reversed(request.get("messages", [])[:-1]):
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
+            names = [b.get("name", "") for b in message["content"] if b.get("type") == "tool_use"]
+            return names[-1] if names else ""
+    return ""
+
+
 def scripted_model(request: dict[str, Any]) -> Reply:
     """The offline demo's model: it reacts to a few keywords in the cell and says it is scripted."""
-    if tool_results(request) and not user_text(request):
+    results = tool_results(request)
+    if results and not user_text(request):
+        tool = _answered_tool(request)
+        content = results[0].get("content")
+        if tool.endswith("run_python") and isinstance(content, list) and any(b.get("type") == "image" for b in content):
+            return Reply.text(
+                _SCRIPTED_NOTE + "The plot shows units climbing from 120 to 265 over the year, except "
+                "**July, at 0**: a drop to nothing between two strong months looks like missing data "
+                "rather than a real month without sales.",
+                delay=0.02,
+                chunk=5,
+            )
+        if tool.endswith("create_cell"):
+            return Reply.text("The fixed version is in the new cell below: read it, then run it.", chunk=5)
         return Reply.text("Done: the tool ran and I saw its result.", delay=0.02, chunk=4)
-    text = user_text(request).lower()
+    said = user_text(request)
+    # What the user typed follows the notebook's context (the cells run since the last message).
+    context, _, typed = said.rpartition("</notebook-context>")
+    text = typed.lower()
+    if "plot" in text:
+        return Reply.tool("mcp__notebook__run_python", {"code": _PLOT}, say="I will plot it; allow the code below.")
+    if "wrong" in text and "ZeroDivisionError" in context:
+        return Reply(
+            (
+                Text(
+                    _SCRIPTED_NOTE + "The growth cell raised `ZeroDivisionError`: July has **0** units, so "
+                    "August's growth divides by zero. I skip the months that follow a zero.",
+                    chunk=5,
+                ),
+                ToolUse("mcp__notebook__create_cell", {"code": _FIX}),
+            ),
+            delay=0.02,
+        )
     if "variable" in text:
         return Reply.tool("mcp__notebook__list_variables", {}, say="Let me look at your variables.")
     if "file" in text:

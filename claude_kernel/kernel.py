@@ -155,6 +155,7 @@ class ClaudeKernel(Kernel):
                 for line in magics:
                     display.text(await run_magic(conversation, line))
                 if message:
+                    attached, mentioned = conversation.attachments.for_message(message, conversation.options.cwd or ".")
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
                     session = await self._start_session()
         except MagicError as exc:
@@ -176,8 +177,21 @@ class ClaudeKernel(Kernel):
         board = self.board
         board.interactive, board.headless_policy = allow_stdin, conversation.headless_policy
         board.cell_started(display)
-        outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt, notes=notes)
+        for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
+            display.image(image.media_type, image.data)
+        notes += [f"Sent {name} ({image.size})." for name, image in [*attached, *mentioned]]
+        outcome = await run_turn(
+            session,
+            message,
+            sink=display,
+            responder=responder,
+            interrupt=interrupt,
+            notes=notes,
+            images=[(image.media_type, image.data) for _, image in attached],
+        )
         board.cell_ended(display, outcome.view)
+        if outcome.prompt_uuid:
+            conversation.attachments.clear()
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
         if allow_stdin:
             offer_undo(display, conversation, dropped=dropped, made=made)

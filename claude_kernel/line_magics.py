@@ -277,6 +277,14 @@ async def _undo(conversation: Conversation, args: str) -> str:
     return await conversation.undo_last()
 
 
+@_magic(("%attach PATH", "send an image file with this cell's message (an @path mention in it works too)"))
+async def _attach(conversation: Conversation, args: str) -> str:
+    try:
+        return conversation.attachments.attach(args, conversation.options.cwd or ".")
+    except ValueError as exc:  # ImageError included: the message names the file and what is wrong
+        raise MagicError(str(exc)) from exc
+
+
 @_magic(("%history", "this notebook's conversation, cell by cell, and its earlier branches"))
 async def _history(conversation: Conversation, args: str) -> str:
     if not conversation.state.cells:

@@ -13,6 +13,7 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from typing import Any
 
@@ -21,10 +22,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display, update_display
+from traitlets import Bool
 
 from .background import BackgroundBoard
 from .conversation import Conversation, MagicError
+from .images import Image, ImageError, from_file, from_value
 from .line_magics import run_magic
+from .notebook_context import NotebookContext
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
@@ -46,6 +50,7 @@ __all__ = ["load_ipython_extension", "run_cell"]
 _conversation: Conversation | None = None
 #: What the CLI does between cells, shown in the cells that started it (in a kernel only).
 _board = BackgroundBoard(cwd=lambda: _conversation_for_shell().options.cwd or ".")
+_context: NotebookContext | None = None
 
 
 class _IPythonDisplays(UpdatableDisplays):
@@ -85,6 +90,7 @@ class NotebookResponder:
         self._namespace = namespace
         self._always_allowed = always_allowed
         self.shows_output = base.shows_output
+        self._proposed: list[str] = []
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
         return await self._base.permission(request)
@@ -99,7 +105,32 @@ class NotebookResponder:
                 return ToolResult(request.tool_use_id, str(exc.args[0]), is_error=True)
         if request.tool_name == "run_python":
             return await self._run_python(request)
+        if request.tool_name == "create_cell":
+            return self._create_cell(request)
         return await self._base.host_tool(request)
+
+    def _create_cell(self, request: HostToolRequest) -> ToolResult:
+        """Put the code in a new cell below, through the ``set_next_input`` payload (``replace: False``).
+
+        JupyterLab and Notebook 7 act on the first such payload of a reply only, so every proposal
+        of this turn goes into that one cell, in order (the shell's payload replaces the earlier one).
+        """
+        code = request.input.get("code")
+        if not isinstance(code, str) or not code.strip():
+            return ToolResult(request.tool_use_id, "create_cell needs the cell's code as a string", is_error=True)
+        self._proposed.append(code.strip("\n"))
+        self._namespace.shell.set_next_input("\n\n".join(self._proposed), replace=False)
+        if isinstance(self._base, HeadlessResponder):
+            # nbclient and papermill drop the payload: say so, the code is still in this cell's output.
+            text = "Nobody is at the notebook (a headless run), so no cell was added; the code is in the output."
+        elif len(self._proposed) == 1:
+            text = "Added a new cell below with this code; it has not run."
+        else:
+            text = (
+                f"Added this code to the new cell below, after the {len(self._proposed) - 1} proposal(s) before "
+                "it (one new cell per message); it has not run."
+            )
+        return ToolResult(request.tool_use_id, text)
 
     async def _run_python(self, request: HostToolRequest) -> ToolResult:
         """Ask as for a built-in tool (the code is editable in the panel), then run it in the namespace.
@@ -127,8 +158,10 @@ class NotebookResponder:
         if isinstance(decision, Deny):
             return ToolResult(request.tool_use_id, f"The user did not run the code: {decision.message}", is_error=True)
         code = str((decision.updated_input or request.input).get("code", ""))
-        output, failed = self._namespace.run_python(code)
-        return ToolResult(request.tool_use_id, output, is_error=failed)
+        output = self._namespace.run_python(code)
+        for bundle in output.shown:
+            display(bundle, raw=True)
+        return ToolResult(request.tool_use_id, output.content(), is_error=output.failed)
 
     def cancel(self, tool_use_id: str) -> None:
         self._base.cancel(tool_use_id)
@@ -168,13 +201,23 @@ def _can_click(shell: Any) -> bool:
 @argument("--resume", metavar="ID", help="continue an earlier conversation")
 @argument("--headless", choices=["deny", "allow"], help="policy for approvals when nobody can click")
 @argument("--budget", metavar="USD", help="cap what the conversation may spend (USD, or off)")
+@argument(
+    "--image",
+    metavar="PATH_OR_NAME",
+    action="append",
+    default=[],
+    help="attach an image: a file, or a variable holding a PIL image, a matplotlib Figure or PNG bytes (repeatable)",
+)
+@argument("--no-context", action="store_true", help="do not send the cells run since the last message")
 @argument("message", nargs="*", help="the message (in a %%claude cell: the cell body)")
 def _claude_arguments(line: str) -> None:
     """Talk to Claude Code. Every %%claude cell is one turn in one conversation per kernel.
 
     The answer streams into the cell; approvals and questions appear as buttons while the cell
     runs; the stop button interrupts the turn and keeps the conversation. Claude can list and
-    inspect your variables and, once you allow it in the cell, run Python in your namespace.
+    inspect your variables, propose cells, and, once you allow it in the cell, run Python in your
+    namespace and see the figures it draws. The cells you ran since the last message go with it
+    (`%config ClaudeMagics.context = False` stops that for good).
     """
 
 
@@ -204,11 +247,17 @@ async def run_cell(line: str, body: str) -> None:
     message = body.strip() or " ".join(args.message).strip()
     if not message:
         return
+    images = [_attachment(shell, name) for name in args.image]
+    context, sent = _context.describe() if _context is not None else ("", "")
+    if args.no_context or not shell.magics_manager.registry["ClaudeMagics"].context:
+        context, sent = "", ""
     # In a notebook the cell has an id; a cell that runs again can then rewind its turn.
     parent = shell.kernel.get_parent("shell") if getattr(shell, "kernel", None) is not None else {}
     cell_id = (parent.get("metadata") or {}).get("cellId")
     interactive = _can_click(shell)
     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=interactive)
+    notes += [sent] if sent else []
+    notes += [f"Attached {name} ({image.size})." for name, image in zip(args.image, images, strict=True)]
     session = await conversation.ensure_session()
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
     # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
@@ -218,16 +267,26 @@ async def run_cell(line: str, body: str) -> None:
     base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
     if notebook is not None and interactive:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
-    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
+    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
     interrupt = anyio.Event()
     if notebook is not None:
         _board.interactive, _board.headless_policy = interactive, conversation.headless_policy
         _board.watch(session)
         _board.cell_started(notebook)
     with nullcontext() if in_kernel else sigint_sets(interrupt):
-        outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt, notes=notes)
+        outcome = await run_turn(
+            session,
+            context + message,
+            sink=displays,
+            responder=responder,
+            interrupt=interrupt,
+            notes=notes,
+            images=[(image.media_type, image.data) for image in images],
+        )
     if notebook is not None:
         _board.cell_ended(notebook, outcome.view)
+    if outcome.prompt_uuid and _context is not None:
+        _context.clear()
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
     if notebook is not None and interactive:
         offer_undo(notebook, conversation, dropped=dropped, made=made)
@@ -239,6 +298,16 @@ async def run_cell(line: str, body: str) -> None:
         # The model's own failures are ClaudeErrors already; anything else keeps its name in front.
         prefix = "" if outcome.error_name == "ClaudeError" else f"{outcome.error_name}: "
         raise ClaudeError(prefix + outcome.error_text)
+
+
+def _attachment(shell: Any, name: str) -> Image:
+    """``--image NAME``: a variable of that name if there is one, else a file."""
+    try:
+        if name in shell.user_ns:
+            return from_value(shell.user_ns[name], name)
+        return from_file(os.path.expanduser(name))
+    except ImageError as exc:
+        raise UsageError(f"--image {name}: {exc}") from exc
 
 
 def _rewrite_claude_cells(lines: list[str]) -> list[str]:
@@ -259,6 +328,12 @@ def _rewrite_claude_cells(lines: list[str]) -> list[str]:
 class ClaudeMagics(Magics):
     """Registered so ``%claude?`` shows the options; the transformer runs the cells."""
 
+    context = Bool(
+        True,
+        help="Send the cells run since the last %%claude message with the next one "
+        "(`%%claude --no-context` skips it for one cell).",
+    ).tag(config=True)
+
     @line_magic
     def claude(self, line: str) -> None:
         raise UsageError("%claude runs as the only line of a cell (or use %%claude); see %claude?")
@@ -274,9 +349,11 @@ ClaudeMagics.claude_cell.__doc__ = _claude_arguments.__doc__
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext claude_kernel``: one conversation for this kernel, started now."""
-    global _conversation
+    global _conversation, _context
     if _conversation is None:
         _conversation = Conversation(SessionOptions(host_tools=NOTEBOOK_TOOLS), notebook=notebook_name())
+    if _context is None:
+        _context = NotebookContext(shell)
     # A kernel stopped with SIGTERM or SIGHUP (a gateway, a hub) must not leave the CLI behind.
     end_groups_on_signals()
     shell.register_magics(ClaudeMagics)

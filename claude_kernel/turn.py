@@ -348,10 +348,18 @@ class TurnDisplay:
 
     def finish(self, metadata: dict[str, Any]) -> None:
         self._sink.finish(self.view.bundles(), metadata)
-        self._send_images()
+        self._send_images(cut=False)
 
-    def _send_images(self) -> None:
-        for media_type, data in self.view.images[self._images_sent :]:
+    def _send_images(self, *, cut: bool = True) -> None:
+        """Show new tool images; with ``cut``, the answer goes on below them (a figure stays by its tool)."""
+        new = self.view.images[self._images_sent :]
+        if not new:
+            return
+        if cut:
+            self.view.cut()
+            self._sink.update(self.view.bundles()[:-1])
+            self._dirty = True
+        for media_type, data in new:
             self._sink.image(media_type, data)
         self._images_sent = len(self.view.images)
 
@@ -365,8 +373,11 @@ async def run_turn(
     interrupt: anyio.Event | None = None,
     interval: float = 0.25,
     notes: Sequence[str] = (),
+    images: Sequence[tuple[str, str]] = (),
 ) -> TurnOutcome:
     """Send ``prompt``, stream the turn to ``sink``, and end it the same way for every host.
+
+    ``images`` (``(media_type, base64)`` pairs) go with the message and are shown above the answer.
 
     Setting ``interrupt`` stops the turn with ``Session.interrupt()``; so does cancelling the task
     that awaits this (the stop button of an async IPython cell): then the turn is interrupted and
@@ -397,7 +408,8 @@ async def run_turn(
         display.changed()
 
     async def answer_host_tool(request: HostToolRequest) -> None:
-        display.before_panel(request.tool_use_id, "waiting for your answer below", panel_below=responder.shows_output)
+        # Always cut: a host tool may show output (run_python's table) with no panel asking anything.
+        display.before_panel(request.tool_use_id, "waiting for your answer below", panel_below=True)
         result = await responder.host_tool(request)
         if request.tool_use_id in cancelled:
             return
@@ -455,7 +467,12 @@ async def run_turn(
 
     outcome: TurnOutcome
     try:
-        prompt_uuid = await session.send_message(prompt)
+        if images:
+            prompt_uuid = await session.send_message_with_images(prompt, images)
+            for media_type, data in images:
+                sink.image(media_type, data)
+        else:
+            prompt_uuid = await session.send_message(prompt)
         display.flush(force=True)
         await stream()
     except anyio.get_cancelled_exc_class():

@@ -7,6 +7,7 @@ answers its own message.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -128,20 +129,23 @@ def test_a_background_approval_asked_while_another_cell_runs_is_shown_there(
     claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
 ) -> None:
     model = DelegatingModel(hold=True, agent_command="touch asked-meanwhile")
+    answered = threading.Event()
 
     def slow_or_model(request: dict[str, Any]) -> Reply:
         if user_text(request) == "slow" and not tool_results(request):
-            return Reply.text("A slow answer that takes its time to arrive.", delay=0.3, chunk=4)
+            answered.wait(60)  # the second cell runs until the agent's question is answered
+            return Reply.text("A slow answer that takes its time to arrive.")
         return model(request)
 
     fake_api.fallback = slow_or_model
     first = claude_kernel.run("delegate")
     second = claude_kernel.start("slow")
-    claude_kernel.pump(second, until=lambda e: "A slow" in e.text())
+    claude_kernel.pump(second, until=lambda e: "waiting for the model" in e.text())
     model.release.set()
     allow = claude_kernel.wait_for_button(second, "Allow")
     assert "running in the background, asks" in second.text()
     claude_kernel.click(allow)
+    answered.set()
     claude_kernel.pump(second)
     assert "A slow answer that takes its time to arrive." in second.text()
     claude_kernel.pump(first, until=reported)

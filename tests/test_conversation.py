@@ -45,6 +45,7 @@ def test_help_is_written_from_the_table_that_dispatches() -> None:
         "rerun",
         "undo",
         "history",
+        "attach",
         "budget",
     }
 

@@ -98,6 +98,7 @@ def test_run_python_denied_headless(python_kernel: Any, fake_api: FakeMessagesAP
 def test_magic_notebook_runs_headless_with_nbclient(
     cli_env: dict[str, str], workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The data-exploration demo, end to end: a plot Claude draws and sees, an error it is sent."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -105,17 +106,24 @@ def test_magic_notebook_runs_headless_with_nbclient(
     from claude_kernel.testing.fake_api import FakeMessagesAPI
 
     notebook = nbformat.read(NOTEBOOKS / "magic.ipynb", as_version=4)
+    plot_cell = next(c for c in notebook.cells if c.source.startswith("%%claude\nPlot"))
+    plot_cell.source = plot_cell.source.replace("%%claude", "%%claude --headless allow", 1)  # nobody clicks
     with FakeMessagesAPI(fallback=scripted_model) as api:
         for name, value in {**cli_env, **api.environment()}.items():
             monkeypatch.setenv(name, value)
         NotebookClient(
             notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
         ).execute()
-        listed = str(tool_results(api.requests[1])[0]["content"])
-    assert "scores: list (len 5)" in listed and "labels: dict (len 2)" in listed
-    turn, printed = (cell.outputs for cell in notebook.cells[3:5])
-    assert any("Done: the tool ran" in o.get("data", {}).get("text/html", "") for o in turn)
-    assert printed[0]["text"].startswith("Done: the tool ran")
+        requests = list(api.requests)
+    plotted = [b for r in requests for t in tool_results(r) for b in t["content"] if b.get("type") == "image"]
+    assert len(plotted) == 1
+    assert sum("image/png" in o.get("data", {}) for o in plot_cell.outputs) == 1  # shown once
+    assert "July, at 0" in str(plot_cell.outputs)
+    asked = next(r for r in requests if "What went wrong above?" in user_text(r))
+    assert "ZeroDivisionError: division by zero" in user_text(asked)
+    assert "new cell below" in str(notebook.cells[-1].outputs)
+    proposed = str(tool_results(requests[-1])[0]["content"])
+    assert "headless run), so no cell was added" in proposed  # nbclient drops set_next_input
 
 
 def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
