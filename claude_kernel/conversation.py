@@ -138,6 +138,12 @@ class Conversation:
         return self.options.resume
 
     @property
+    def permission_mode(self) -> str:
+        """The CLI's permission mode: the running session follows it as the CLI changes it (plans)."""
+        options = self.session.options if self.session is not None else self.options
+        return options.permission_mode or "default"
+
+    @property
     def spent_usd(self) -> float:
         """What this conversation has cost so far, across processes (and kernel restarts)."""
         return self.session.total_cost_usd if self.session is not None else self.options.spent_usd
@@ -145,9 +151,12 @@ class Conversation:
     async def close(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None
-            # Whatever happens next, a later start resumes this conversation.
+            # Whatever happens next, a later start resumes this conversation, in the mode the CLI was in.
             self.options = replace(
-                self.options, resume=session.session_id or self.options.resume, spent_usd=session.total_cost_usd
+                self.options,
+                resume=session.session_id or self.options.resume,
+                spent_usd=session.total_cost_usd,
+                permission_mode=session.options.permission_mode,
             )
             await session.close()
 
@@ -164,7 +173,6 @@ class Conversation:
 
     async def set_permission_mode(self, mode: str) -> None:
         await (await self.ensure_session()).set_permission_mode(mode)
-        self.options = replace(self.options, permission_mode=mode)
 
     async def allow_tools(self, tools: Sequence[str]) -> None:
         """Pre-allow tools. The CLI reads them only when it starts, so it restarts (session kept)."""

@@ -30,6 +30,7 @@ from typing import Any
 
 from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from .diff import FILE_TOOLS, Change, card_html, change_for
+from .invisible import show_invisible
 from .session import (
     AssistantMessage,
     Event,
@@ -96,8 +97,8 @@ def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
     ):
         value = tool_input.get(key)
         if isinstance(value, str) and value:
-            return _shorten(value, 200)
-    return _shorten(json.dumps(tool_input, ensure_ascii=False), 200) if tool_input else ""
+            return _shorten(show_invisible(value), 200)
+    return _shorten(show_invisible(json.dumps(tool_input, ensure_ascii=False)), 200) if tool_input else ""
 
 
 def _result_text(content: str | list[dict[str, Any]]) -> str:
@@ -299,6 +300,8 @@ def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     ]
     if tool.note:
         lines.append(f"↳ {inline_html(tool.note)}")
+    if tool.input.get("run_in_background") is True:
+        lines.append("↳ runs in the background: it keeps running after this turn ends")
     if tool.result is not None:
         mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "✓"
         result = tool.result or "(no output)"

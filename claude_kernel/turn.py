@@ -57,6 +57,10 @@ __all__ = [
 
 log = logging.getLogger("claude_kernel.turn")
 
+NOBODY_TO_ANSWER = (
+    "Nobody can answer questions in this headless notebook run. Do not wait for an answer: "
+    "go on with the choice you think best and say which one you made."
+)
 INTERRUPTED_NOTE = "Interrupted; the conversation continues in the next cell."
 CRASHED_NOTE = "The claude CLI stopped during this cell; the next cell resumes the conversation."
 
@@ -65,6 +69,8 @@ CRASHED_NOTE = "The claude CLI stopped during this cell; the next cell resumes t
 class Allow:
     updated_input: dict[str, object] | None = None
     always: bool = False
+    #: The permission mode the CLI switches to as it runs the tool (an approved plan's).
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ class HeadlessResponder:
     shows_output = False
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
+        if request.tool_name == "AskUserQuestion":  # allowing it unanswered would not answer it either
+            return Deny(NOBODY_TO_ANSWER)
         if self.policy == "allow":
             return Allow()
         return Deny(
@@ -203,7 +211,7 @@ class _FileChanges:
             for block in event.content:
                 if isinstance(block, ToolUseBlock) and block.name in FILE_TOOLS:
                     path = block.input.get("file_path") or block.input.get("notebook_path")
-                    if isinstance(path, str):
+                    if isinstance(path, str) and not _is_plan_file(path):
                         self._calls[block.id] = path
         elif isinstance(event, UserMessage):
             for block in event.content:
@@ -213,11 +221,22 @@ class _FileChanges:
                         self.paths.append(path)
 
 
+def _is_plan_file(path: str) -> bool:
+    """The plan the CLI has the model write in plan mode (``~/.claude/plans/<slug>.md``): the CLI's own
+    notes, not one of the files a cell changed for the person."""
+    parts = os.path.normpath(path).split(os.sep)
+    return len(parts) >= 3 and parts[-2] == "plans" and parts[-3] == ".claude" and path.endswith(".md")
+
+
 def _decision_note(decision: PermissionDecision) -> str:
     if isinstance(decision, Deny):
         return f"denied: {decision.message}"
     if decision.always:
         return "allowed for the rest of the session"
+    if decision.mode:
+        return f"approved (permission mode {decision.mode})"
+    if decision.updated_input is not None and "answers" in decision.updated_input:
+        return "answered"
     return "allowed with your edits" if decision.updated_input is not None else "allowed"
 
 
@@ -387,7 +406,9 @@ async def run_turn(
         view.set_tool_note(request.tool_use_id, _decision_note(decision))
         with _reported_by_the_stream():
             if isinstance(decision, Allow):
-                await session.allow(request, updated_input=decision.updated_input, always=decision.always)
+                await session.allow(
+                    request, updated_input=decision.updated_input, always=decision.always, mode=decision.mode
+                )
             else:
                 await session.deny(request, decision.message, interrupt=decision.interrupt)
         display.changed()
