@@ -79,7 +79,8 @@ class Conversation:
         self.headless_policy = "deny"
         #: What re-running a cell already in the conversation does: "rewind" or "append".
         self.rerun = "rewind"
-        #: Host-side tools the user chose "Always allow" for (the CLI keeps its own rules for its tools).
+        #: Host-side tools the user chose "Always allow" for in this conversation (the CLI keeps its own
+        #: rules for its tools); emptied when another conversation starts or is resumed.
         self.always_allowed: set[str] = set()
         self.session: Session | None = None
         self._store = StateStore(notebook, root=state_root) if notebook else None
@@ -121,6 +122,10 @@ class Conversation:
         """
         changes.setdefault("resume", self.current_session_id)
         changes.setdefault("spent_usd", self.spent_usd)
+        if changes["resume"] != self.current_session_id:
+            # Another conversation: an "Always allow" lasts as long as its own, like the CLI's
+            # session rules, which end with the process.
+            self.always_allowed.clear()
         previous = replace(self.options, resume=self.current_session_id, spent_usd=self.spent_usd)
         await self.close()
         self.options = replace(self.options, **changes)

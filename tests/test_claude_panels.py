@@ -238,3 +238,13 @@ def test_a_bidi_path_is_shown_for_what_it_is(claude_kernel: Any, fake_api: FakeM
     claude_kernel.pump(run)
     assert "report⟨U+202E⟩gnp.sh" in run.plain() and "\u202e" not in run.plain()
     assert "\u202e" not in run.html()
+
+
+def test_a_headless_run_says_nobody_can_answer(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    """Even where headless runs allow tools, a question is not "allowed" unanswered: the model is told why."""
+    claude_kernel.run("%permissions headless allow")
+    fake_api.enqueue(Reply.tool("AskUserQuestion", QUESTIONS), Reply.text("I chose plotly myself."))
+    run = claude_kernel.run("make me a chart", allow_stdin=False)
+    assert run.reply is not None and run.reply["status"] == "ok" and not run.widgets
+    (result,) = tool_results(fake_api.requests[1])
+    assert result.get("is_error") and "Nobody can answer questions" in str(result["content"])
