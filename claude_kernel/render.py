@@ -45,6 +45,7 @@ from .session import (
     ToolUseBlock,
     UserMessage,
 )
+from .todos import TODO_TOOLS, Checklist
 
 __all__ = ["FREEZE_AT", "TurnView", "tool_label", "tool_summary"]
 
@@ -174,6 +175,8 @@ class _Tool:
     note: str = ""
     #: An applied file edit: ``+N -M`` and the diff, folded (our own escaped HTML), for the card.
     change: Change | None = None
+    #: The turn's to-do list, shown in place of the card of its first to-do call.
+    checklist: Checklist | None = None
 
 
 @dataclass(eq=False)
@@ -294,6 +297,9 @@ def _thinking_html(piece: _Piece) -> str:
 
 def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     """A tool call's card: the tool and its key input, the decision, the start of its result."""
+    style = _CARD if top_margin else f"{_CARD}; margin-top: 0"
+    if tool.checklist:
+        return f'<div class="claude-tool" style="{style}">{tool.checklist.html()}</div>'
     summary = tool_summary(tool.name, tool.input)
     lines = [
         f"▸ <strong>{escape(tool_label(tool.name))}</strong>" + (f" <code>{escape(summary)}</code>" if summary else "")
@@ -308,7 +314,6 @@ def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
     if tool.change is not None:
         lines.append(card_html(tool.change))
-    style = _CARD if top_margin else f"{_CARD}; margin-top: 0"
     return f'<div class="claude-tool" style="{style}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
 
 
@@ -346,6 +351,9 @@ class TurnView:
         self._freeze_at = freeze_at
         self._parts: list[_Part] = []
         self._tools: dict[str, _Tool] = {}
+        #: The card showing this turn's checklist, and the to-do calls whose results it awaits.
+        self._todos: _Tool | None = None
+        self._todo_calls: set[str] = set()
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
         # deltas replaces rather than repeats them.
         self._streamed: dict[tuple[str, int], _Prose] = {}
@@ -416,6 +424,8 @@ class TurnView:
         for block in event.content:
             if isinstance(block, TextBlock | ThinkingBlock):
                 changed |= self._apply_full_block(event.message_id, block)
+            elif isinstance(block, ToolUseBlock) and block.name in TODO_TOOLS and not event.parent_tool_use_id:
+                changed |= self._apply_todo(block)
             elif isinstance(block, ToolUseBlock) and block.id not in self._tools:
                 tool = _Tool(block.id, block.name, dict(block.input))
                 self._tools[block.id] = tool
@@ -423,6 +433,20 @@ class TurnView:
                 self._activity = f"running {tool_label(block.name)}"
                 changed = True
         return changed
+
+    def _apply_todo(self, block: ToolUseBlock) -> bool:
+        """A to-do call: the turn's first shows the checklist, later ones update it in place."""
+        if block.id in self._todo_calls:
+            return False
+        if self._todos is None:
+            self._todos = _Tool(block.id, block.name, dict(block.input), checklist=Checklist())
+            self._tools[block.id] = self._todos
+            self._add(self._todos)
+        assert self._todos.checklist is not None
+        self._todos.checklist.call(block.id, block.name, dict(block.input))
+        self._todo_calls.add(block.id)
+        self._activity = f"running {block.name}"
+        return True
 
     def _apply_full_block(self, message_id: str, block: TextBlock | ThinkingBlock) -> bool:
         """The complete copy of a block that may already have streamed as deltas."""
@@ -459,6 +483,12 @@ class TurnView:
     def _apply_user(self, event: UserMessage) -> bool:
         changed = False
         for block in event.content:
+            todos = self._todos.checklist if self._todos is not None else None
+            if isinstance(block, ToolResultBlock) and todos is not None and block.tool_use_id in self._todo_calls:
+                self._todo_calls.discard(block.tool_use_id)
+                if todos.result(block.tool_use_id, _result_text(block.content), is_error=block.is_error):
+                    self._thaw(self._todos)
+                    changed = True
             if isinstance(block, ToolResultBlock) and block.tool_use_id in self._tools:
                 tool = self._tools[block.tool_use_id]
                 tool.result = _result_summary(block.content)
@@ -617,6 +647,8 @@ class TurnView:
                 chunks.append(piece.plain())
             elif isinstance(part, _Thinking) and part.text:
                 chunks.append("[thinking] " + _shorten(part.text, 200))
+            elif isinstance(part, _Tool) and part.checklist:
+                chunks.append(part.checklist.plain())
             elif isinstance(part, _Tool):
                 line = f"[{tool_label(part.name)}] {tool_summary(part.name, part.input)}"
                 if part.note:
