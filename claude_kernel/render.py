@@ -83,12 +83,17 @@ def _shorten(text: str, limit: int) -> str:
 
 def tool_summary(name: str, tool_input: dict[str, Any]) -> str:
     """The one input that says what a tool call does: the command, the path, the pattern."""
+    questions = tool_input.get("questions")
+    if isinstance(questions, list):  # AskUserQuestion
+        asked = [str(q["question"]) for q in questions if isinstance(q, dict) and isinstance(q.get("question"), str)]
+        return _shorten(show_invisible(" · ".join(asked)), 200)
     for key in (
         "command",
         "code",
         "file_path",
         "notebook_path",
         "path",
+        "planFilePath",
         "pattern",
         "url",
         "query",

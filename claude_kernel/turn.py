@@ -399,7 +399,12 @@ async def run_turn(
     prompt_uuid = ""
 
     async def answer_permission(request: PermissionRequest) -> None:
-        display.before_panel(request.tool_use_id, "waiting for your approval below", panel_below=responder.shows_output)
+        waiting = (
+            "waiting for your answer below"
+            if request.tool_name == "AskUserQuestion"
+            else "waiting for your approval below"
+        )
+        display.before_panel(request.tool_use_id, waiting, panel_below=responder.shows_output)
         decision = await responder.permission(request)
         if request.tool_use_id in cancelled:
             return  # the CLI withdrew the question; its "cancelled" note stands

@@ -70,10 +70,11 @@ def test_questions_are_answered_with_the_chosen_labels(claude_kernel: Any, fake_
     assert "Which plotting library?" in shown and "static images" in shown and "plt.plot(x, y)" in shown
     assert not any(s.get("description") == "Always allow" for s in run.widgets.values())
     radio = _widget(claude_kernel, run, "RadioButtonsModel")
-    assert run.widgets[radio]["_options_labels"] == ["plotly", "matplotlib", "Other"]
+    labels = ["plotly — interactive charts", "matplotlib — static images", "Other (write it below)"]
+    assert run.widgets[radio]["_options_labels"] == labels
     claude_kernel.set_state(radio, index=0)
-    claude_kernel.set_value(_widget(claude_kernel, run, "CheckboxModel", description="PNG"), True)
-    claude_kernel.set_value(_widget(claude_kernel, run, "CheckboxModel", description="SVG"), True)
+    claude_kernel.set_value(_widget(claude_kernel, run, "CheckboxModel", description="PNG — raster"), True)
+    claude_kernel.set_value(_widget(claude_kernel, run, "CheckboxModel", description="SVG — vector"), True)
     claude_kernel.click(submit)
     claude_kernel.pump(run)
     assert run.reply is not None and run.reply["status"] == "ok"

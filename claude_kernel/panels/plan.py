@@ -22,6 +22,11 @@ __all__ = ["PlanPanel"]
 TOOL = "ExitPlanMode"
 
 
+def _button_layout() -> w.Layout:
+    """As wide as its words: a long label would otherwise be cut short."""
+    return w.Layout(width="auto", flex="0 0 auto")
+
+
 @dataclass(frozen=True)
 class _Record:
     plan: str
@@ -49,20 +54,19 @@ class PlanPanel(Panel):
             description="Approve, auto-accept edits",
             button_style="success",
             icon="check",
-            layout=w.Layout(width="auto"),
+            layout=_button_layout(),
             tooltip="Leave plan mode; file edits run without asking (permission mode acceptEdits)",
         )
         review = w.Button(
             description="Approve, review each edit",
             icon="check",
-            layout=w.Layout(width="auto"),
+            layout=_button_layout(),
             tooltip="Leave plan mode; every edit asks first (permission mode default)",
         )
-        keep = w.Button(description="Keep planning", icon="pencil", layout=w.Layout(width="auto"))
-        feedback = w.Text(
-            placeholder="What to change in the plan (sent to Claude)", layout=w.Layout(width="auto", flex="1")
-        )
-        super().__init__("Claude's plan", [body, w.HBox([accept, review, keep, feedback])], _Record(plan))
+        keep = w.Button(description="Keep planning", icon="pencil", layout=_button_layout())
+        feedback = w.Text(placeholder="What to change in the plan (sent to Claude)", layout=w.Layout(width="100%"))
+        choices = w.HBox([accept, review, keep], layout=w.Layout(flex_flow="row wrap"))
+        super().__init__("Claude's plan", [body, choices, feedback], _Record(plan))
         self._controls = [accept, review, keep, feedback]
 
         def approved(mode: str, words: str) -> None:

@@ -73,16 +73,20 @@ class _Record:
         return {"text/plain": "\n".join(plain), "text/markdown": "\n".join(markdown)}
 
 
-def _option_html(label: str, description: str, preview: str) -> str:
-    body = f"<b>{html.escape(label)}</b>"
-    if description:
-        body += f" <span style='{_MUTED}'>— {html.escape(description)}</span>"
-    if preview:
-        body += (
-            "<pre style='white-space: pre-wrap; margin: 2px 0 4px 1.5em; padding: 4px; "
-            f"border: 1px solid var(--jp-border-color2, #ddd)'>{html.escape(preview)}</pre>"
-        )
-    return body
+def _choice(label: str, description: str) -> str:
+    """A choice as it reads next to its button: the label, then what it means."""
+    return f"{label} — {description}" if description else label
+
+
+def _previews(options: tuple[tuple[str, str, str], ...]) -> str:
+    """What the options that come with a preview (a snippet, a mock-up) would look like."""
+    return "".join(
+        f"<div style='margin: 4px 0 0 0.5em'><b>{html.escape(label)}</b> <span style='{_MUTED}'>preview:</span>"
+        "<pre style='white-space: pre-wrap; margin: 2px 0 4px 0; padding: 4px; "
+        f"border: 1px solid var(--jp-border-color2, #ddd)'>{html.escape(preview)}</pre></div>"
+        for label, _, preview in options
+        if preview
+    )
 
 
 class _Asked:
@@ -90,31 +94,37 @@ class _Asked:
 
     def __init__(self, question: Question) -> None:
         self.question = question
-        labels = [label for label, _, _ in question.options]
         self.other = w.Text(placeholder="Other: your own answer", layout=w.Layout(width="100%"))
         # Several answers: a checkbox each; one answer: radio buttons, with "Other" for one's own words.
-        self.boxes = [w.Checkbox(value=False, description=label, indent=False) for label in labels]
-        self.radio = None
-        if not question.multi:
-            self.boxes = []
-            self.radio = w.RadioButtons(options=[*labels, _OTHER], value=None)
+        self.boxes: dict[str, w.Checkbox] = {}
+        self.radio: w.RadioButtons | None = None
+        if question.multi:
+            self.boxes = {
+                label: w.Checkbox(
+                    value=False, description=_choice(label, about), indent=False, layout=w.Layout(width="100%")
+                )
+                for label, about, _ in question.options
+            }
+        else:
+            choices = [(_choice(label, about), label) for label, about, _ in question.options]
+            self.radio = w.RadioButtons(
+                options=[*choices, ("Other (write it below)", _OTHER)], value=None, layout=w.Layout(width="100%")
+            )
         head = f"<b>{html.escape(question.header)}</b> " if question.header else ""
-        described = "".join(
-            f"<div style='margin-left: 0.5em'>{_option_html(*option)}</div>" for option in question.options
-        )
+        buttons: list[w.Widget] = [*self.boxes.values()] if self.radio is None else [self.radio]
         self.widgets: list[w.Widget] = [
             w.HTML(f"<div style='margin-top: 6px'>{head}{html.escape(question.text)}</div>"),
-            w.HTML(described),
-            *(self.boxes or [self.radio]),
+            *buttons,
+            w.HTML(_previews(question.options)),
             self.other,
         ]
-        self.controls: list[w.Widget] = [*self.boxes, *([self.radio] if self.radio else []), self.other]
+        self.controls: list[w.Widget] = [*buttons, self.other]
 
     def answer(self) -> str:
         """The chosen label(s), or the person's own words ("" if nothing was chosen)."""
         own = self.other.value.strip()
         if self.radio is None:
-            chosen = [box.description for box in self.boxes if box.value]
+            chosen = [label for label, box in self.boxes.items() if box.value]
             return ", ".join([*chosen, own] if own else chosen)
         value = self.radio.value
         return own if value in (None, _OTHER) else str(value)
