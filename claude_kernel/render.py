@@ -121,7 +121,7 @@ def _result_text(content: str | list[dict[str, Any]]) -> str:
 
 def _result_summary(content: str | list[dict[str, Any]]) -> str:
     lines = [line for line in _result_text(content).strip().splitlines() if line.strip()]
-    lines = [re.sub(r"</?tool_use_error>", "", line) for line in lines]
+    lines = [show_invisible(re.sub(r"</?tool_use_error>", "", line)) for line in lines]
     summary = "\n".join(_shorten(line, 160) for line in lines[:_SUMMARY_LINES])
     if len(lines) > _SUMMARY_LINES:
         summary += f"\n… {len(lines) - _SUMMARY_LINES} more lines"

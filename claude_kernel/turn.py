@@ -25,6 +25,7 @@ import anyio
 
 from ._html import strip_controls
 from .diff import FILE_TOOLS
+from .invisible import show_invisible
 from .render import FREEZE_AT, TurnView
 from .session import (
     AssistantMessage,
@@ -262,12 +263,15 @@ def usd(amount: float) -> str:
 
 
 def shown_path(path: str, cwd: str | None) -> str:
-    """A path as the user thinks of it: relative to the CLI's working directory when inside it."""
+    """A path as the user thinks of it: relative to the CLI's working directory when inside it.
+
+    Only for showing: invisible and text-direction characters are written out (``⟨U+202E⟩``).
+    """
     if cwd and os.path.isabs(path):
         relative = os.path.relpath(path, cwd)
         if not relative.startswith(".."):
-            return relative
-    return path
+            return show_invisible(relative)
+    return show_invisible(path)
 
 
 def budget_message(session: Session) -> str:

@@ -64,7 +64,7 @@ class PermissionPanel(Panel):
         always = w.Button(description="Always allow", tooltip=f"Allow {request.tool_name} for the rest of the session")
         deny = w.Button(description="Deny", button_style="danger", icon="times")
         reason = w.Text(placeholder="Reason (optional, shown to Claude)", layout=w.Layout(width="auto", flex="1"))
-        description = f"<i>{html.escape(request.description)}</i>" if request.description else ""
+        description = f"<i>{html.escape(show_invisible(request.description))}</i>" if request.description else ""
         super().__init__(
             f"Claude wants to use {request.tool_name}",
             [w.HTML(description), *body, w.HBox([allow, always, deny, reason])],

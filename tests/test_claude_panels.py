@@ -232,13 +232,17 @@ def test_a_bidi_path_is_shown_for_what_it_is(claude_kernel: Any, fake_api: FakeM
     name = "report\u202egnp.sh"
     fake_api.enqueue(Reply.tool("Write", {"file_path": str(workdir / name), "content": "echo hi\n"}), Reply.text("."))
     run = claude_kernel.start("write the report")
-    deny = claude_kernel.wait_for_button(run, "Deny")
+    allow = claude_kernel.wait_for_button(run, "Allow")
     panel = visible_text(_html_widgets(run))
     assert "report⟨U+202E⟩gnp.sh" in panel and "\u202e" not in panel and "text-direction" in panel
-    claude_kernel.click(deny)
+    claude_kernel.click(allow)
     claude_kernel.pump(run)
+    assert (workdir / name).exists()
+    # The record, the card, its result and the undo offer: all name it for what it is.
     assert "report⟨U+202E⟩gnp.sh" in run.plain() and "\u202e" not in run.plain()
-    assert "\u202e" not in run.html()
+    assert "\u202e" not in run.html() and "This cell changed report⟨U+202E⟩gnp.sh" in run.text()
+    leaks = [s for s in run.widgets.values() if "\u202e" in json.dumps(s, ensure_ascii=False)]
+    assert not leaks, [s.get("value") for s in leaks]
 
 
 def test_a_headless_run_says_nobody_can_answer(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:

@@ -130,3 +130,12 @@ async def test_the_session_follows_the_clis_permission_mode(
         assert (workdir / "after-plan.txt").exists()
         await session.set_permission_mode("default")
         assert session.options.permission_mode == "default"
+
+
+async def test_entering_plan_mode_is_followed(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    """EnterPlanMode runs without a prompt; the CLI reports the mode it entered."""
+    fake_api.enqueue(Reply.tool("EnterPlanMode", {}), Reply.text("Planning."))
+    async with await Session.spawn(make_options()) as session:
+        events, _ = await _turn_with_prompt(session, session.allow)
+        assert not of_type(events, PermissionRequest)
+        assert session.options.permission_mode == "plan"

@@ -75,7 +75,8 @@ class _Record:
 
 def _choice(label: str, description: str) -> str:
     """A choice as it reads next to its button: the label, then what it means."""
-    return f"{label} — {description}" if description else label
+    shown = f"{label} — {description}" if description else label
+    return show_invisible(shown)
 
 
 def _previews(options: tuple[tuple[str, str, str], ...]) -> str:
@@ -113,7 +114,7 @@ class _Asked:
         head = f"<b>{html.escape(question.header)}</b> " if question.header else ""
         buttons: list[w.Widget] = [*self.boxes.values()] if self.radio is None else [self.radio]
         self.widgets: list[w.Widget] = [
-            w.HTML(f"<div style='margin-top: 6px'>{head}{html.escape(question.text)}</div>"),
+            w.HTML(f"<div style='margin-top: 6px'>{head}{html.escape(show_invisible(question.text))}</div>"),
             *buttons,
             w.HTML(_previews(question.options)),
             self.other,
