@@ -241,6 +241,23 @@ def _as_in_file(text: str, old: str) -> str:
     return text[at : at + len(old)] if at >= 0 else old
 
 
+def _curled_like(new: str, found: str) -> str:
+    """``new`` with its straight quotes curled, of each kind the matched text has curly, as the CLI does.
+
+    A quote after a space, an opening bracket or the start opens; any other closes (an apostrophe).
+    """
+    pairs = (('"', "\u201c", "\u201d"), ("'", "\u2018", "\u2019"))
+    kinds = [kind for kind in pairs if kind[1] in found or kind[2] in found]
+    out = []
+    for index, char in enumerate(new):
+        for straight, left, right in kinds:
+            if char == straight:
+                before = new[index - 1] if index else ""
+                char = left if not before or before.isspace() or before in "([{-" else right
+        out.append(char)
+    return "".join(out)
+
+
 def _apply_edits(text: str, edits: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
     """Apply Edit/MultiEdit edits in order as the CLI would; notes for the ones it would refuse."""
     notes = []
@@ -251,9 +268,9 @@ def _apply_edits(text: str, edits: Sequence[Mapping[str, Any]]) -> tuple[str, li
         if old and old not in text and (found := _as_in_file(text, old)) != old:
             notes.append(
                 f"{label}old_string matches the file only with curly and straight quotes taken as the same: "
-                "the CLI applies the edit to the file's text (it may adjust the quotes of new_string)"
+                "the CLI applies the edit, with new_string's quotes curled as the file's are"
             )
-            old = found
+            old, new = found, _curled_like(new, found)
         count = text.count(old) if old else 0
         if not old:
             notes.append(f"{label}old_string is empty: the CLI refuses this edit of an existing file")

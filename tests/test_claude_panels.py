@@ -225,7 +225,8 @@ def test_a_curly_quote_edit_is_not_announced_as_refused(
     assert "refuse" not in panel and "curly and straight quotes" in panel and "bye" in panel
     claude_kernel.click(allow)
     claude_kernel.pump(run)
-    assert "bye" in target.read_text()  # the CLI applied it
+    assert target.read_text() == "print(\u201cbye\u201d)\n"  # applied, its quotes curled as the preview showed
+    assert "print(\u201cbye\u201d)" in panel
 
 
 def test_a_bidi_path_is_shown_for_what_it_is(claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path) -> None:

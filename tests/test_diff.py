@@ -464,6 +464,7 @@ def test_an_edit_whose_quotes_differ_only_in_kind_applies_as_the_cli_applies_it(
     assert change.kind == "edit" and not change.fragments and (change.added, change.removed) == (1, 1)
     assert not any("refuse" in note for note in change.notes)
     assert any("curly and straight quotes" in note for note in change.notes)
+    assert "+ say(\u201chi\u201d)" in _visible(diff_html(change))  # the CLI curls the new quotes as the file's
     missing = change_for("Edit", {"file_path": "f", "old_string": 'say("nothing")', "new_string": "x"}, before)
     assert any("will refuse" in note for note in missing.notes)
 
