@@ -32,6 +32,7 @@ from anyio.abc import TaskGroup
 
 from ._html import escape
 from .agent_progress import AgentProgress
+from .panels._base import PanelSink
 from .render import TurnView
 from .session import (
     AssistantMessage,
@@ -46,8 +47,8 @@ from .session import (
     SystemMessage,
     UserMessage,
 )
-from .turn import Allow, HeadlessResponder, Responder, footer
-from .widgets import PanelSink, WidgetResponder
+from .turn import HeadlessResponder, Responder, deliver, footer
+from .widgets import WidgetResponder
 
 __all__ = ["WAKE_UP_TOOLS", "BackgroundBoard"]
 
@@ -305,11 +306,7 @@ class BackgroundBoard:
             if area is not None:
                 await area.asking.acquire()
             if isinstance(request, PermissionRequest):
-                decision = await responder.permission(request)
-                if isinstance(decision, Allow):
-                    await session.allow(request, updated_input=decision.updated_input, always=decision.always)
-                else:
-                    await session.deny(request, decision.message, interrupt=False)
+                await deliver(session, request, await responder.permission(request), may_interrupt=False)
             else:
                 await session.send_tool_result(await responder.host_tool(request))
         except SessionError as exc:

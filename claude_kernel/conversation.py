@@ -81,7 +81,8 @@ class Conversation:
         self.headless_policy = "deny"
         #: What re-running a cell already in the conversation does: "rewind" or "append".
         self.rerun = "rewind"
-        #: Host-side tools the user chose "Always allow" for (the CLI keeps its own rules for its tools).
+        #: Host-side tools the user chose "Always allow" for in this conversation (the CLI keeps its own
+        #: rules for its tools); emptied when another conversation starts or is resumed.
         self.always_allowed: set[str] = set()
         #: Images for the next message (``%attach``), in the Claude kernel.
         self.attachments = Attachments()
@@ -125,6 +126,10 @@ class Conversation:
         """
         changes.setdefault("resume", self.current_session_id)
         changes.setdefault("spent_usd", self.spent_usd)
+        if changes["resume"] != self.current_session_id:
+            # Another conversation: an "Always allow" lasts as long as its own, like the CLI's
+            # session rules, which end with the process.
+            self.always_allowed.clear()
         previous = replace(self.options, resume=self.current_session_id, spent_usd=self.spent_usd)
         await self.close()
         self.options = replace(self.options, **changes)
@@ -140,6 +145,12 @@ class Conversation:
         if self.session is not None and self.session.session_id:
             return self.session.session_id
         return self.options.resume
+
+    @property
+    def permission_mode(self) -> str:
+        """The CLI's permission mode: the running session follows it as the CLI changes it (plans)."""
+        options = self.session.options if self.session is not None else self.options
+        return options.permission_mode or "default"
 
     @property
     def spent_usd(self) -> float:
@@ -160,9 +171,12 @@ class Conversation:
     async def close(self) -> None:
         if self.session is not None:
             session, self.session = self.session, None
-            # Whatever happens next, a later start resumes this conversation.
+            # Whatever happens next, a later start resumes this conversation, in the mode the CLI was in.
             self.options = replace(
-                self.options, resume=session.session_id or self.options.resume, spent_usd=session.total_cost_usd
+                self.options,
+                resume=session.session_id or self.options.resume,
+                spent_usd=session.total_cost_usd,
+                permission_mode=session.options.permission_mode,
             )
             await session.close()
 
@@ -179,7 +193,6 @@ class Conversation:
 
     async def set_permission_mode(self, mode: str) -> None:
         await (await self.ensure_session()).set_permission_mode(mode)
-        self.options = replace(self.options, permission_mode=mode)
 
     async def allow_tools(self, tools: Sequence[str]) -> None:
         """Pre-allow tools. The CLI reads them only when it starts, so it restarts (session kept)."""

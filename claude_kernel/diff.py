@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .invisible import WARNING, has_invisible, show_invisible
+
 __all__ = [
     "FILE_TOOLS",
     "Change",
@@ -32,6 +34,7 @@ __all__ = [
     "change_for",
     "change_stats",
     "diff_html",
+    "diff_rows",
     "hunks",
     "proposed_change",
     "read_current",
@@ -222,6 +225,39 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+# The CLI finds old_string with curly quotes taken as straight ones, and edits the file's own text.
+_STRAIGHT_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def _as_in_file(text: str, old: str) -> str:
+    """``old`` as the file writes it, when only the kind of quotes differs (else ``old`` itself).
+
+    Each quote maps to one character, so a match in the straightened text is at the same place
+    in the file.
+    """
+    if old in text:
+        return old
+    at = text.translate(_STRAIGHT_QUOTES).find(old.translate(_STRAIGHT_QUOTES))
+    return text[at : at + len(old)] if at >= 0 else old
+
+
+def _curled_like(new: str, found: str) -> str:
+    """``new`` with its straight quotes curled, of each kind the matched text has curly, as the CLI does.
+
+    A quote after a space, an opening bracket or the start opens; any other closes (an apostrophe).
+    """
+    pairs = (('"', "\u201c", "\u201d"), ("'", "\u2018", "\u2019"))
+    kinds = [kind for kind in pairs if kind[1] in found or kind[2] in found]
+    out = []
+    for index, char in enumerate(new):
+        for straight, left, right in kinds:
+            if char == straight:
+                before = new[index - 1] if index else ""
+                char = left if not before or before.isspace() or before in "([{-" else right
+        out.append(char)
+    return "".join(out)
+
+
 def _apply_edits(text: str, edits: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
     """Apply Edit/MultiEdit edits in order as the CLI would; notes for the ones it would refuse."""
     notes = []
@@ -229,6 +265,12 @@ def _apply_edits(text: str, edits: Sequence[Mapping[str, Any]]) -> tuple[str, li
     for number, edit in enumerate(edits, 1):
         label = f"edit {number}: " if many else ""
         old, new = _lf(_text(edit.get("old_string"))), _lf(_text(edit.get("new_string")))
+        if old and old not in text and (found := _as_in_file(text, old)) != old:
+            notes.append(
+                f"{label}old_string matches the file only with curly and straight quotes taken as the same: "
+                "the CLI applies the edit, with new_string's quotes curled as the file's are"
+            )
+            old, new = found, _curled_like(new, found)
         count = text.count(old) if old else 0
         if not old:
             notes.append(f"{label}old_string is empty: the CLI refuses this edit of an existing file")
@@ -420,7 +462,8 @@ def _rows(change: Change, limit: int) -> list[str]:
             sign = line.kind if line.kind in "+-" else ""
             tint = f" style='{_TINT[sign]}'" if sign else ""
             mark = f"<span style='color:{_SIGN_COLOR[sign]}'>{sign}</span>" if sign else " "
-            text = html.escape(line.text) if line.kind != "\\" else "\\ " + html.escape(line.text)
+            shown = html.escape(show_invisible(line.text))
+            text = shown if line.kind != "\\" else "\\ " + shown
             numbers = ""
             if not change.fragments:
                 old = "" if line.old is None else line.old
@@ -437,25 +480,34 @@ def _summary(change: Change) -> str:
     )
 
 
-def diff_html(change: Change, *, collapse_after: int = COLLAPSE_AFTER) -> str:
-    """The change as HTML: path, kind, notes, then the diff, folded after ``collapse_after`` lines."""
+def diff_html(change: Change, *, collapse_after: int = COLLAPSE_AFTER, limit: int = MAX_LINES) -> str:
+    """The change as HTML: path, kind, notes, then the diff (at most ``limit`` lines), folded after
+    ``collapse_after`` lines."""
     head = (
-        f"<div><code>{html.escape(change.path)}</code> · {html.escape(change.kind)}"
+        f"<div><code>{html.escape(show_invisible(change.path))}</code> · {html.escape(change.kind)}"
         + (f" · {_summary(change)}" if change.hunks and not change.fragments else "")
         + "</div>"
     )
-    notes = "".join(f"<div class='claude-diff-note'>⚠ {html.escape(note)}</div>" for note in change.notes)
-    return _STYLE + head + notes + _body(change, collapse_after)
+    notes = [*change.notes]
+    if has_invisible(change.path) or any(has_invisible(line.text) for hunk in change.hunks for line in hunk.lines):
+        notes.insert(0, "this change " + WARNING)
+    shown = "".join(f"<div class='claude-diff-note'>⚠ {html.escape(note)}</div>" for note in notes)
+    return _STYLE + head + shown + _body(change, collapse_after, limit)
 
 
-def _body(change: Change, collapse_after: int) -> str:
-    rows = _rows(change, MAX_LINES)
+def diff_rows(change: Change) -> int:
+    """How many rows the whole diff has (hunk headers included): more than MAX_LINES is cut."""
+    return sum(len(h.lines) + (not change.fragments) for h in change.hunks)
+
+
+def _body(change: Change, collapse_after: int, limit: int) -> str:
+    rows = _rows(change, limit)
     if not rows:
         return ""
     biggest = max(max(h.old_start + h.old_count, h.new_start + h.new_count) for h in change.hunks)
     width = len(str(biggest))
     numbered = not change.fragments
-    total = sum(len(h.lines) + (not change.fragments) for h in change.hunks)
+    total = diff_rows(change)
     tail = (
         f"<div class='claude-diff-note'>… {total - len(rows)} more lines not shown</div>" if total > len(rows) else ""
     )

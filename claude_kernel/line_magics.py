@@ -172,7 +172,7 @@ async def _permissions(conversation: Conversation, args: str) -> str:
     words = _words(args, "%permissions [MODE] | allow TOOL... | headless deny|allow")
     if not words:
         return (
-            f"mode: {conversation.options.permission_mode or 'default'}; allowed tools: "
+            f"mode: {conversation.permission_mode}; allowed tools: "
             f"{', '.join(conversation.options.allowed_tools) or 'none'}; headless: {conversation.headless_policy}"
         )
     if words[0] == "headless":

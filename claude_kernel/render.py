@@ -33,6 +33,7 @@ from ._summary import shorten as _shorten
 from ._summary import tool_summary
 from .agent_progress import AGENT_TOOLS, AgentProgress, hand_back
 from .diff import FILE_TOOLS, Change, card_html, change_for
+from .invisible import show_invisible
 from .session import (
     AssistantMessage,
     Event,
@@ -48,6 +49,7 @@ from .session import (
     UnknownEvent,
     UserMessage,
 )
+from .todos import TODO_TOOLS, Checklist
 
 __all__ = ["FREEZE_AT", "TurnView", "tool_label", "tool_summary"]
 
@@ -93,7 +95,7 @@ def _result_text(content: str | list[dict[str, Any]]) -> str:
 
 def _result_summary(content: str | list[dict[str, Any]]) -> str:
     lines = [line for line in _result_text(content).strip().splitlines() if line.strip()]
-    lines = [re.sub(r"</?tool_use_error>", "", line) for line in lines]
+    lines = [show_invisible(re.sub(r"</?tool_use_error>", "", line)) for line in lines]
     summary = "\n".join(_shorten(line, 160) for line in lines[:_SUMMARY_LINES])
     if len(lines) > _SUMMARY_LINES:
         summary += f"\n… {len(lines) - _SUMMARY_LINES} more lines"
@@ -154,6 +156,8 @@ class _Tool:
     change: Change | None = None
     #: A subagent's tool calls and what it does now, under its ``Agent`` card.
     progress: AgentProgress | None = None
+    #: The turn's to-do list, shown in place of the card of its first to-do call.
+    checklist: Checklist | None = None
 
 
 @dataclass(eq=False)
@@ -282,6 +286,9 @@ def _thinking_html(piece: _Piece) -> str:
 
 def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
     """A tool call's card: the tool and its key input, the decision, the start of its result."""
+    style = _CARD if top_margin else f"{_CARD}; margin-top: 0"
+    if tool.checklist:
+        return f'<div class="claude-tool" style="{style}">{tool.checklist.html()}</div>'
     summary = tool_summary(tool.name, tool.input)
     lines = [
         f"▸ <strong>{escape(tool_label(tool.name))}</strong>" + (f" <code>{escape(summary)}</code>" if summary else "")
@@ -290,6 +297,8 @@ def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
         lines.append(f"↳ {inline_html(tool.note)}")
     if tool.progress is not None and tool.progress.lines():
         lines.append(f'<div style="{_MUTED}; {_SMALL}">{tool.progress.html()}</div>')
+    if tool.input.get("run_in_background") is True:
+        lines.append("↳ runs in the background: it keeps running after this turn ends")
     if tool.result is not None:
         running = tool.progress is not None and tool.progress.running  # an agent working in the background
         mark = f'<span style="{_ERROR}">✗</span>' if tool.is_error else "↻" if running else "✓"
@@ -297,7 +306,6 @@ def _tool_html(tool: _Tool, *, top_margin: bool = True) -> str:
         lines.append(f"{mark} " + "<br>".join(f"<code>{escape(line)}</code>" for line in result.split("\n")))
     if tool.change is not None:
         lines.append(card_html(tool.change))
-    style = _CARD if top_margin else f"{_CARD}; margin-top: 0"
     return f'<div class="claude-tool" style="{style}">' + "".join(f"<div>{line}</div>" for line in lines) + "</div>"
 
 
@@ -335,6 +343,9 @@ class TurnView:
         self._freeze_at = freeze_at
         self._parts: list[_Part] = []
         self._tools: dict[str, _Tool] = {}
+        #: The card showing this turn's checklist, and the to-do calls whose results it awaits.
+        self._todos: _Tool | None = None
+        self._todo_calls: set[str] = set()
         # Streamed blocks, keyed by (message id, block index), so the full copy that follows the
         # deltas replaces rather than repeats them.
         self._streamed: dict[tuple[str, int], _Prose] = {}
@@ -437,6 +448,8 @@ class TurnView:
         for block in event.content:
             if isinstance(block, TextBlock | ThinkingBlock):
                 changed |= self._apply_full_block(event.message_id, block)
+            elif isinstance(block, ToolUseBlock) and block.name in TODO_TOOLS and not event.parent_tool_use_id:
+                changed |= self._apply_todo(block)
             elif isinstance(block, ToolUseBlock) and block.id not in self._tools:
                 tool = _Tool(block.id, block.name, dict(block.input))
                 if block.name in AGENT_TOOLS:
@@ -446,6 +459,20 @@ class TurnView:
                 self._activity = f"running {tool_label(block.name)}"
                 changed = True
         return changed
+
+    def _apply_todo(self, block: ToolUseBlock) -> bool:
+        """A to-do call: the turn's first shows the checklist, later ones update it in place."""
+        if block.id in self._todo_calls:
+            return False
+        if self._todos is None:
+            self._todos = _Tool(block.id, block.name, dict(block.input), checklist=Checklist())
+            self._tools[block.id] = self._todos
+            self._add(self._todos)
+        assert self._todos.checklist is not None
+        self._todos.checklist.call(block.id, block.name, dict(block.input))
+        self._todo_calls.add(block.id)
+        self._activity = f"running {block.name}"
+        return True
 
     def _apply_full_block(self, message_id: str, block: TextBlock | ThinkingBlock) -> bool:
         """The complete copy of a block that may already have streamed as deltas."""
@@ -484,6 +511,12 @@ class TurnView:
             return self._apply_to_agent(event.parent_tool_use_id, event)
         changed = False
         for block in event.content:
+            todos = self._todos.checklist if self._todos is not None else None
+            if isinstance(block, ToolResultBlock) and todos is not None and block.tool_use_id in self._todo_calls:
+                self._todo_calls.discard(block.tool_use_id)
+                if todos.result(block.tool_use_id, _result_text(block.content), is_error=block.is_error):
+                    self._thaw(self._todos)
+                    changed = True
             if isinstance(block, ToolResultBlock) and block.tool_use_id in self._tools:
                 tool = self._tools[block.tool_use_id]
                 content = block.content
@@ -660,6 +693,8 @@ class TurnView:
                 chunks.append(piece.plain())
             elif isinstance(part, _Thinking) and part.text:
                 chunks.append("[thinking] " + _shorten(part.text, 200))
+            elif isinstance(part, _Tool) and part.checklist:
+                chunks.append(part.checklist.plain())
             elif isinstance(part, _Tool):
                 line = f"[{tool_label(part.name)}] {tool_summary(part.name, part.input)}"
                 if part.note:

@@ -26,6 +26,7 @@ import anyio
 from . import context_meter
 from ._html import strip_controls
 from .diff import FILE_TOOLS
+from .invisible import show_invisible
 from .render import FREEZE_AT, TurnView
 from .session import (
     AssistantMessage,
@@ -52,12 +53,17 @@ __all__ = [
     "Responder",
     "TurnOutcome",
     "UpdatableDisplays",
+    "deliver",
     "run_turn",
     "sigint_sets",
 ]
 
 log = logging.getLogger("claude_kernel.turn")
 
+NOBODY_TO_ANSWER = (
+    "Nobody can answer questions in this headless notebook run. Do not wait for an answer: "
+    "go on with the choice you think best and say which one you made."
+)
 INTERRUPTED_NOTE = "Interrupted; the conversation continues in the next cell."
 CRASHED_NOTE = "The claude CLI stopped during this cell; the next cell resumes the conversation."
 
@@ -66,6 +72,8 @@ CRASHED_NOTE = "The claude CLI stopped during this cell; the next cell resumes t
 class Allow:
     updated_input: dict[str, object] | None = None
     always: bool = False
+    #: The permission mode the CLI switches to as it runs the tool (an approved plan's).
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,8 @@ class HeadlessResponder:
     shows_output = False
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
+        if request.tool_name == "AskUserQuestion":  # allowing it unanswered would not answer it either
+            return Deny(NOBODY_TO_ANSWER)
         if self.policy == "allow":
             return Allow()
         return Deny(
@@ -204,7 +214,7 @@ class _FileChanges:
             for block in event.content:
                 if isinstance(block, ToolUseBlock) and block.name in FILE_TOOLS:
                     path = block.input.get("file_path") or block.input.get("notebook_path")
-                    if isinstance(path, str):
+                    if isinstance(path, str) and not _is_plan_file(path):
                         self._calls[block.id] = path
         elif isinstance(event, UserMessage):
             for block in event.content:
@@ -214,11 +224,33 @@ class _FileChanges:
                         self.paths.append(path)
 
 
+def _is_plan_file(path: str) -> bool:
+    """The plan the CLI has the model write in plan mode (``~/.claude/plans/<slug>.md``): the CLI's own
+    notes, not one of the files a cell changed for the person."""
+    parts = os.path.normpath(path).split(os.sep)
+    return len(parts) >= 3 and parts[-2] == "plans" and parts[-3] == ".claude" and path.endswith(".md")
+
+
+async def deliver(
+    session: Session, request: PermissionRequest, decision: PermissionDecision, *, may_interrupt: bool = True
+) -> None:
+    """Tell the CLI what was decided. ``may_interrupt=False`` for a question that is not the running
+    turn's (background work): a cancelled panel must not stop an unrelated turn."""
+    if isinstance(decision, Allow):
+        await session.allow(request, updated_input=decision.updated_input, always=decision.always, mode=decision.mode)
+    else:
+        await session.deny(request, decision.message, interrupt=decision.interrupt and may_interrupt)
+
+
 def _decision_note(decision: PermissionDecision) -> str:
     if isinstance(decision, Deny):
         return f"denied: {decision.message}"
     if decision.always:
         return "allowed for the rest of the session"
+    if decision.mode:
+        return f"approved (permission mode {decision.mode})"
+    if decision.updated_input is not None and "answers" in decision.updated_input:
+        return "answered"
     return "allowed with your edits" if decision.updated_input is not None else "allowed"
 
 
@@ -244,12 +276,15 @@ def usd(amount: float) -> str:
 
 
 def shown_path(path: str, cwd: str | None) -> str:
-    """A path as the user thinks of it: relative to the CLI's working directory when inside it."""
+    """A path as the user thinks of it: relative to the CLI's working directory when inside it.
+
+    Only for showing: invisible and text-direction characters are written out (``⟨U+202E⟩``).
+    """
     if cwd and os.path.isabs(path):
         relative = os.path.relpath(path, cwd)
         if not relative.startswith(".."):
-            return relative
-    return path
+            return show_invisible(relative)
+    return show_invisible(path)
 
 
 def budget_message(session: Session) -> str:
@@ -395,16 +430,18 @@ async def run_turn(
     prompt_uuid = ""
 
     async def answer_permission(request: PermissionRequest) -> None:
-        display.before_panel(request.tool_use_id, "waiting for your approval below", panel_below=responder.shows_output)
+        waiting = (
+            "waiting for your answer below"
+            if request.tool_name == "AskUserQuestion"
+            else "waiting for your approval below"
+        )
+        display.before_panel(request.tool_use_id, waiting, panel_below=responder.shows_output)
         decision = await responder.permission(request)
         if request.tool_use_id in cancelled:
             return  # the CLI withdrew the question; its "cancelled" note stands
         view.set_tool_note(request.tool_use_id, _decision_note(decision))
         with _reported_by_the_stream():
-            if isinstance(decision, Allow):
-                await session.allow(request, updated_input=decision.updated_input, always=decision.always)
-            else:
-                await session.deny(request, decision.message, interrupt=decision.interrupt)
+            await deliver(session, request, decision)
         display.changed()
 
     async def answer_host_tool(request: HostToolRequest) -> None:

@@ -1,149 +1,31 @@
 """The ipywidgets panels a person answers while a cell runs, and the Responder built on them.
 
-A panel's button callback runs on the kernel's event loop (ipykernel >= 7.4 delivers comm messages
-to a running async cell), or on a subshell thread on older kernels with JupyterLab's comms over
-subshells, so a decision always reaches the waiting turn through ``call_soon_threadsafe``.
-After a click the panel shows the decision and disables itself, so the saved notebook records it.
+The generic panels live here; Claude Code's own ways of talking to its user (questions, plans) have
+panels of their own in :mod:`claude_kernel.panels`, chosen by tool name.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
 import json
-import re
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import ipywidgets as w
 
-from ._html import strip_controls
 from .conversation import Conversation, UndoOffer
-from .diff import diff_html, proposed_change
+from .diff import proposed_change
+from .invisible import show_invisible
+from .panels import panel_for
+from .panels._base import Panel, PanelSink, Request, pre
+from .panels.command import command_view
+from .panels.diff_view import diff_view
 from .render import tool_label, tool_summary
 from .session import HostToolRequest, PermissionRequest, ToolResult
 from .turn import Allow, Deny, PermissionDecision, shown_path
 
 __all__ = ["AnswerPanel", "PermissionPanel", "UndoPanel", "WidgetResponder", "offer_undo"]
-
-_STATUS_STYLE = "font-size: 90%; opacity: 0.85"
-
-
-def _pre(text: str) -> str:
-    return f"<pre style='white-space: pre-wrap; margin: 0'>{html.escape(text)}</pre>"
-
-
-class PanelSink(Protocol):
-    """Where panels are shown: a display that can be replaced by id (both hosts' UpdatableDisplays)."""
-
-    def publish(
-        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
-    ) -> None: ...
-
-
-def _code_span(text: str) -> str:
-    """``text`` as one Markdown code span, whatever backticks it holds: inside it nothing is markup."""
-    text = " ".join(text.split())
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or not text else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What a panel asks, in words, for the text forms a saved notebook shows without widgets."""
-
-    label: str
-    detail: str
-
-    def bundle(self, outcome: str) -> dict[str, str]:
-        """``text/plain`` and ``text/markdown`` stating the request and its outcome.
-
-        Model and user text go into code spans only, where Markdown interprets nothing.
-        """
-        detail = " ".join(strip_controls(self.detail).split())
-        if len(detail) > 200:
-            detail = detail[:199] + "…"
-        plain = f"{self.label} {detail} - {outcome}" if detail else f"{self.label} - {outcome}"
-        markdown = f"{_code_span(self.label)} {_code_span(detail)}" if detail else _code_span(self.label)
-        words, _, said = strip_controls(outcome).partition(": ")
-        markdown += f" - {words}" + (f": {_code_span(said)}" if said else "")
-        return {"text/plain": plain, "text/markdown": markdown}
-
-
-def _close_tree(widget: w.Widget) -> None:
-    """Close a widget and everything inside it (their comms and models go with them)."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
-
-
-class _Panel:
-    """A box with a title, a body, and one awaited answer."""
-
-    def __init__(self, title: str, children: list[w.Widget], request: _Request) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._answer: asyncio.Future[Any] = self._loop.create_future()
-        self._settled = False
-        self._status = w.HTML()
-        self._controls: list[w.Widget] = []
-        self._request = request
-        self._shown_in: tuple[PanelSink, str] | None = None
-        self.widget = w.VBox(
-            [w.HTML(f"<b>{html.escape(title)}</b>"), *children, self._status],
-            layout=w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px", margin="4px 0"),
-        )
-
-    def show(self, sink: PanelSink, waiting: str) -> None:
-        """Publish the panel, with text forms that say what it waits for."""
-        self._shown_in = (sink, uuid.uuid4().hex)
-        self._publish(waiting, new=True)
-
-    def _publish(self, outcome: str, *, new: bool) -> None:
-        """Show the panel while it waits; once settled, only the line that records the outcome.
-
-        A saved notebook keeps no widget models, so a widget output reopened later would read
-        "Error displaying widget: model not found"; the record reads the same live and reopened.
-        """
-        if self._shown_in is None:
-            return
-        sink, display_id = self._shown_in
-        bundle = self._request.bundle(outcome)
-        if not self._settled:
-            bundle = {**self.widget._repr_mimebundle_(), **bundle}
-        sink.publish(bundle, display_id, new=new)
-        if self._settled:
-            _close_tree(self.widget)
-
-    def _settle(self, value: Any, status: str, outcome: str) -> None:
-        """Record the first answer (from any thread) and freeze the panel; later clicks change nothing.
-
-        ``outcome`` replaces the waiting words in the text forms, so a saved notebook records it.
-        """
-        if self._settled:
-            return
-        self._settled = True
-        for control in self._controls:
-            control.disabled = True
-        self._status.value = f"<span style='{_STATUS_STYLE}'>{html.escape(status)}</span>"
-
-        def resolve() -> None:
-            self._publish(outcome, new=False)
-            if not self._answer.done():
-                self._answer.set_result(value)
-
-        self._loop.call_soon_threadsafe(resolve)
-
-    def cancel(self) -> None:
-        self._settle(None, "■ cancelled (the turn ended before an answer)", "cancelled")
-
-    async def wait(self) -> Any:
-        return await self._answer
-
 
 # Tools whose main input the user may edit before allowing: the field to put in a text area.
 _EDITABLE = {"Bash": "command", "run_python": "code"}
@@ -154,26 +36,26 @@ def _input_view(request: PermissionRequest, *, cwd: str) -> tuple[list[w.Widget]
 
     File tools show a diff against the file as it is now, so the reviewer sees what will change.
     """
-    tool_input = request.input
     editable = _EDITABLE.get(request.tool_name, "")
-    if isinstance(tool_input.get(editable), str):
-        original = tool_input[editable]
-        editor = w.Textarea(value=original, layout=w.Layout(width="100%"), rows=min(12, original.count("\n") + 2))
-        editor.add_class("claude-command")
-
-        def edited() -> dict[str, Any] | None:
-            return None if editor.value == original else {**tool_input, editable: editor.value}
-
-        return [editor], edited
-    change = proposed_change(request.tool_name, tool_input, cwd=cwd)
+    if isinstance(request.input.get(editable), str):
+        return command_view(request.input, editable)
+    change = proposed_change(request.tool_name, request.input, cwd=cwd)
     if change is not None:
-        view = w.HTML(diff_html(change), layout=w.Layout(width="100%"))
-        view.add_class("claude-diff-panel")
-        return [view], lambda: None
-    return [w.HTML(_pre(json.dumps(tool_input, indent=2, ensure_ascii=False)))], lambda: None
+        return diff_view(change), lambda: None
+    shown = show_invisible(json.dumps(request.input, indent=2, ensure_ascii=False))
+    return [w.HTML(pre(shown))], lambda: None
 
 
-class PermissionPanel(_Panel):
+def _record(request: PermissionRequest) -> Request:
+    """The saved record of an approval: what runs is kept whole; other tools by their key input."""
+    field = _EDITABLE.get(request.tool_name, "")
+    command = request.input.get(field)
+    if isinstance(command, str):
+        return Request(tool_label(request.tool_name), command, whole=True)
+    return Request(tool_label(request.tool_name), tool_summary(request.tool_name, request.input))
+
+
+class PermissionPanel(Panel):
     """Allow / Always allow / Deny (with an optional reason) for one tool call."""
 
     def __init__(self, request: PermissionRequest, *, cwd: str) -> None:
@@ -182,11 +64,11 @@ class PermissionPanel(_Panel):
         always = w.Button(description="Always allow", tooltip=f"Allow {request.tool_name} for the rest of the session")
         deny = w.Button(description="Deny", button_style="danger", icon="times")
         reason = w.Text(placeholder="Reason (optional, shown to Claude)", layout=w.Layout(width="auto", flex="1"))
-        description = f"<i>{html.escape(request.description)}</i>" if request.description else ""
+        description = f"<i>{html.escape(show_invisible(request.description))}</i>" if request.description else ""
         super().__init__(
             f"Claude wants to use {request.tool_name}",
             [w.HTML(description), *body, w.HBox([allow, always, deny, reason])],
-            _Request(tool_label(request.tool_name), tool_summary(request.tool_name, request.input)),
+            _record(request),
         )
         self._controls = [allow, always, deny, reason, *body]
 
@@ -208,7 +90,7 @@ class PermissionPanel(_Panel):
         deny.on_click(lambda _: denied())
 
 
-class AnswerPanel(_Panel):
+class AnswerPanel(Panel):
     """A question (or a tool's input), a text area, and Submit."""
 
     def __init__(self, request: HostToolRequest) -> None:
@@ -217,17 +99,17 @@ class AnswerPanel(_Panel):
             prompt = w.HTML(f"<div style='white-space: pre-wrap'>{html.escape(question)}</div>")
             title = "Claude asks you"
         else:
-            prompt = w.HTML(_pre(json.dumps(request.input, indent=2, ensure_ascii=False)))
+            prompt = w.HTML(pre(json.dumps(request.input, indent=2, ensure_ascii=False)))
             title = f"Claude called {request.tool_name}: your answer is its result"
         self._text = w.Textarea(placeholder="Your answer", layout=w.Layout(width="100%"), rows=3)
         submit = w.Button(description="Submit", button_style="primary", icon="paper-plane")
         detail = question if isinstance(question, str) else json.dumps(request.input, ensure_ascii=False)
-        super().__init__(title, [prompt, self._text, submit], _Request(tool_label(request.tool_name) + ":", detail))
+        super().__init__(title, [prompt, self._text, submit], Request(tool_label(request.tool_name) + ":", detail))
         self._controls = [self._text, submit]
         submit.on_click(lambda _: self._settle(self._text.value, "✔ answered", f"answered: {self._text.value}"))
 
 
-class UndoPanel(_Panel):
+class UndoPanel(Panel):
     """ "Undo file changes" for files a turn changed (or that a rewind left changed).
 
     ``undo`` puts them back and says what it did; it runs on the kernel's event loop when clicked,
@@ -239,7 +121,7 @@ class UndoPanel(_Panel):
         button = w.Button(
             description="Undo file changes", icon="undo", button_style="warning", layout=w.Layout(width="auto")
         )
-        super().__init__(title, [w.HTML(f"<ul style='margin: 2px 0'>{listing}</ul>"), button], _Request(title, ""))
+        super().__init__(title, [w.HTML(f"<ul style='margin: 2px 0'>{listing}</ul>"), button], Request(title, ""))
         self._controls = [button]
         self._undo = undo
         button.on_click(lambda _: self._loop.call_soon_threadsafe(self._start))
@@ -267,9 +149,9 @@ class WidgetResponder:
     def __init__(self, sink: PanelSink, *, cwd: str) -> None:
         self._sink = sink
         self._cwd = cwd
-        self._panels: dict[str, _Panel] = {}
+        self._panels: dict[str, Panel] = {}
 
-    async def _ask(self, tool_use_id: str, panel: _Panel, waiting: str) -> Any:
+    async def _ask(self, tool_use_id: str, panel: Panel, waiting: str) -> Any:
         self._panels[tool_use_id] = panel
         panel.show(self._sink, waiting)
         try:
@@ -281,7 +163,7 @@ class WidgetResponder:
             panel.cancel()
 
     async def permission(self, request: PermissionRequest) -> PermissionDecision:
-        panel = PermissionPanel(request, cwd=self._cwd)
+        panel = panel_for(request) or PermissionPanel(request, cwd=self._cwd)
         decision = await self._ask(request.tool_use_id, panel, "waiting for approval")
         return decision if decision is not None else Deny("Cancelled.", interrupt=True)
 

@@ -124,6 +124,11 @@ class KernelDriver:
                 # A widget is the kernel's, whichever request it was opened under: a panel for
                 # background work is opened between cells.
                 execution.widgets[msg["content"]["comm_id"]] = msg["content"]["data"].get("state", {})
+            elif msg is not None and msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] in execution.widgets:
+                # A widget's state changed (a click's effect carries the click as its parent).
+                data = msg["content"]["data"]
+                if data.get("method") in ("update", "echo_update"):
+                    execution.widgets[msg["content"]["comm_id"]].update(data.get("state", {}))
             elif msg is not None and msg["parent_header"].get("msg_id") == execution.msg_id:
                 if msg["msg_type"] == "status":
                     execution.idle = execution.idle or msg["content"]["execution_state"] == "idle"
@@ -163,7 +168,11 @@ class KernelDriver:
         self._comm(model_id, {"method": "custom", "content": {"event": "click"}})
 
     def set_value(self, model_id: str, value: Any) -> None:
-        self._comm(model_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+        self.set_state(model_id, value=value)
+
+    def set_state(self, model_id: str, **state: Any) -> None:
+        """Change a widget's synced state as the frontend does (a radio button's choice is ``index``)."""
+        self._comm(model_id, {"method": "update", "state": state, "buffer_paths": []})
 
     def _comm(self, comm_id: str, data: dict[str, Any]) -> None:
         msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})

@@ -19,6 +19,7 @@ from claude_kernel.diff import (
     change_for,
     change_stats,
     diff_html,
+    diff_rows,
     hunks,
     proposed_change,
 )
@@ -455,3 +456,29 @@ def test_kernel_write_panel_shows_only_the_real_differences(
     assert "overwrite" in panel and panel.count("<tr class='add'") == 1 and panel.count("<tr class='del'") == 1
     assert "- line 7" in _visible(panel) and "+ seven" in _visible(panel)
     assert target.read_text() == TEN  # denied
+
+
+def test_an_edit_whose_quotes_differ_only_in_kind_applies_as_the_cli_applies_it() -> None:
+    before = "say(\u201chello\u201d)\nsay(\u2018bye\u2019)\n"
+    change = change_for("Edit", {"file_path": "f", "old_string": 'say("hello")', "new_string": 'say("hi")'}, before)
+    assert change.kind == "edit" and not change.fragments and (change.added, change.removed) == (1, 1)
+    assert not any("refuse" in note for note in change.notes)
+    assert any("curly and straight quotes" in note for note in change.notes)
+    assert "+ say(\u201chi\u201d)" in _visible(diff_html(change))  # the CLI curls the new quotes as the file's
+    missing = change_for("Edit", {"file_path": "f", "old_string": 'say("nothing")', "new_string": "x"}, before)
+    assert any("will refuse" in note for note in missing.notes)
+
+
+def test_a_diff_past_its_limit_can_be_drawn_whole() -> None:
+    change = change_for("Write", {"file_path": "f", "content": "".join(f"line {i}\n" for i in range(1, 1501))}, None)
+    assert diff_rows(change) == 1501
+    assert "line 1500" not in diff_html(change) and "501 more lines not shown" in diff_html(change)
+    whole = diff_html(change, limit=diff_rows(change))
+    assert "line 1500" in whole and "not shown" not in whole
+
+
+def test_invisible_characters_are_written_out_in_paths_and_lines() -> None:
+    change = change_for("Write", {"file_path": "report\u202egnp.sh", "content": "echo\u200b hi\n"}, None)
+    markup = diff_html(change)
+    assert "\u202e" not in markup and "\u200b" not in markup
+    assert "report⟨U+202E⟩gnp.sh" in markup and "echo⟨U+200B⟩ hi" in markup and "text-direction" in markup

@@ -141,6 +141,22 @@ def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: Fake
     assert _text(python_kernel.run("print(a + b)")).strip() == "3"
 
 
+def test_always_allow_run_python_ends_with_its_conversation(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    fake_api.enqueue(
+        Reply.tool("mcp__notebook__run_python", {"code": "a = 1"}),
+        Reply.text("One."),
+        Reply.tool("mcp__notebook__run_python", {"code": "b = 2"}),
+        Reply.text("Two."),
+    )
+    first = python_kernel.start("%%claude\nset a")
+    python_kernel.click(python_kernel.wait_for_button(first, "Always allow"))
+    python_kernel.pump(first)
+    second = python_kernel.start("%%claude --new\nset b")
+    python_kernel.click(python_kernel.wait_for_button(second, "Deny"))  # asked again in the new conversation
+    python_kernel.pump(second)
+    assert _text(python_kernel.run("print(sorted(k for k in ('a', 'b') if k in globals()))")).strip() == "['a']"
+
+
 def test_terminal_ipython_prints_the_turn_and_ctrl_c_keeps_the_session(
     cli_env: dict[str, str], workdir: Path, fake_api: FakeMessagesAPI
 ) -> None:

@@ -110,3 +110,32 @@ async def test_without_permission_prompts_asks_are_denied(
     assert not of_type(events, PermissionRequest)
     assert of_type(events, Result)[0].permission_denials
     assert not (workdir / "made-by-bash.txt").exists()
+
+
+async def test_the_session_follows_the_clis_permission_mode(
+    fake_api: FakeMessagesAPI, make_options: Any, workdir: Path
+) -> None:
+    """Approving a plan with a mode (``setMode`` in the answer) changes the CLI's mode at once: the
+    CLI reports it (``system/status`` ``permissionMode``) and a restarted process starts in it."""
+    made = {"file_path": str(workdir / "after-plan.txt"), "content": "x\n"}
+    fake_api.enqueue(Reply.tool("ExitPlanMode", {}), Reply.tool("Write", made), Reply.text("Done."))
+    async with await Session.spawn(make_options(permission_mode="plan")) as session:
+
+        async def approve(request: PermissionRequest) -> None:
+            await session.allow(request, mode="acceptEdits")
+
+        events, _ = await _turn_with_prompt(session, approve)
+        assert [e.tool_name for e in of_type(events, PermissionRequest)] == ["ExitPlanMode"]  # the Write ran unasked
+        assert session.options.permission_mode == "acceptEdits"
+        assert (workdir / "after-plan.txt").exists()
+        await session.set_permission_mode("default")
+        assert session.options.permission_mode == "default"
+
+
+async def test_entering_plan_mode_is_followed(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    """EnterPlanMode runs without a prompt; the CLI reports the mode it entered."""
+    fake_api.enqueue(Reply.tool("EnterPlanMode", {}), Reply.text("Planning."))
+    async with await Session.spawn(make_options()) as session:
+        events, _ = await _turn_with_prompt(session, session.allow)
+        assert not of_type(events, PermissionRequest)
+        assert session.options.permission_mode == "plan"

@@ -139,19 +139,26 @@ class ControlProtocol:
             {"type": "control_response", "response": {"subtype": "error", "request_id": request_id, "error": message}}
         )
 
-    async def allow(self, request: PermissionRequest, updated_input: Mapping[str, Any] | None, always: bool) -> bool:
+    async def allow(
+        self, request: PermissionRequest, updated_input: Mapping[str, Any] | None, always: bool, mode: str | None
+    ) -> bool:
         if self._permissions.pop(request.request_id, None) is None:
             return False
         payload: JSON = {"behavior": "allow", "updatedInput": dict(updated_input or request.input)}
+        updates: list[JSON] = []
         if always:
-            payload["updatedPermissions"] = [
+            updates.append(
                 {
                     "type": "addRules",
                     "rules": [{"toolName": request.tool_name}],
                     "behavior": "allow",
                     "destination": "session",
                 }
-            ]
+            )
+        if mode:
+            updates.append({"type": "setMode", "mode": mode, "destination": "session"})
+        if updates:
+            payload["updatedPermissions"] = updates
         await self._respond(request.request_id, payload)
         return True
 

@@ -401,14 +401,23 @@ class Session:
         return message_uuid
 
     async def allow(
-        self, request: PermissionRequest, *, updated_input: Mapping[str, Any] | None = None, always: bool = False
+        self,
+        request: PermissionRequest,
+        *,
+        updated_input: Mapping[str, Any] | None = None,
+        always: bool = False,
+        mode: str | None = None,
     ) -> bool:
         """Let the tool run, with ``updated_input`` if the user edited it.
 
-        ``always`` adds a rule allowing this tool for the rest of the session. Returns False when
-        the request is no longer pending (it was cancelled or already answered).
+        ``always`` adds a rule allowing this tool for the rest of the session. ``mode`` switches the
+        CLI's permission mode as it runs the tool (approving a plan with "accept edits"). Returns
+        False when the request is no longer pending (it was cancelled or already answered).
         """
-        return await self._require_control().allow(request, updated_input, always)
+        allowed = await self._require_control().allow(request, updated_input, always, mode)
+        if allowed and mode:
+            self._follow_mode(mode)
+        return allowed
 
     async def deny(
         self, request: PermissionRequest, message: str = "The user denied this tool call.", *, interrupt: bool = False
@@ -452,7 +461,9 @@ class Session:
         return await self._request("set_model", model=model)
 
     async def set_permission_mode(self, mode: str) -> dict[str, Any]:
-        return await self._request("set_permission_mode", mode=mode)
+        answer = await self._request("set_permission_mode", mode=mode)
+        self._follow_mode(mode)
+        return answer
 
     async def rewind_files(self, user_message_id: str, *, dry_run: bool = False) -> dict[str, Any]:
         """Restore the files changed since the user message ``user_message_id`` (its prompt uuid).
@@ -726,12 +737,21 @@ class Session:
         elif isinstance(event, SystemInit):
             self.init = event
             self.session_id = event.session_id or self.session_id
+            self._follow_mode(event.permission_mode)
+        elif isinstance(event, SystemMessage) and event.subtype == "status":
+            # The CLI changes its mode by itself (leaving plan mode when a plan is approved) and says so here.
+            self._follow_mode(event.raw.get("permissionMode"))
         elif isinstance(event, SystemMessage) and event.subtype == "background_tasks_changed":
             tasks = event.raw.get("tasks")
             if isinstance(tasks, list):
                 self.background_tasks = {
                     str(task.get("task_id")): task for task in tasks if isinstance(task, dict) and task.get("task_id")
                 }
+
+    def _follow_mode(self, mode: object) -> None:
+        """Keep the CLI's permission mode as the one a restarted process starts in."""
+        if isinstance(mode, str) and mode and mode != self.options.permission_mode:
+            self.options = replace(self.options, permission_mode=mode)
 
     def _on_result(self, proc: _Process, result: Result, *, own: bool) -> Result:
         """Account for a turn's end: its cost, the conversation's id and last entry, its prompt.
