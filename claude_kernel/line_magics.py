@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import jsonschema
 
-from .conversation import Conversation, MagicError
+from .conversation import KEPT_BRANCHES, Conversation, MagicError
 from .session import HostTool
 from .turn import usd
 
@@ -263,8 +263,14 @@ async def _history(conversation: Conversation, args: str) -> str:
             lines.append(f"{number:>3}  ${turn.cost_usd:>7.4f}  {turn.first_line[:50]:<50}  {files}")
     lines.append(f"session {conversation.current_session_id}; cost so far ${conversation.spent_usd:.4f}")
     if conversation.state.branches:
-        lines.append("earlier branches (resume one with %resume ID):")
-        lines += [f"  {b.session_id}  {b.turns} turns  ({b.reason})" for b in conversation.state.branches]
+        lines.append(
+            f"earlier branches, the {KEPT_BRANCHES} newest kept (resume one with %resume ID; "
+            "turns a rewind dropped in place are gone from the conversation and cannot be resumed):"
+        )
+        lines += [
+            f"  {b.session_id}  {b.turns} turns  ({b.reason}{'' if b.resumable else '; dropped in place'})"
+            for b in conversation.state.branches
+        ]
     return "\n".join(lines)
 
 
