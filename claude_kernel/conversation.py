@@ -152,7 +152,9 @@ class Conversation:
             self.options = replace(
                 self.options, resume=session.session_id or self.options.resume, spent_usd=session.total_cost_usd
             )
-            await session.close()
+            code, stderr = await session.close()
+            if code:  # 0 is the CLI's answer to end of input; anything else needed a signal or failed
+                log.warning("the claude CLI exited with code %s on close: %s", code, stderr[-500:].strip())
 
     # -- what the line magics change ------------------------------------------------------------
 

@@ -9,6 +9,7 @@ into ``Session.interrupt()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -193,8 +194,28 @@ class ClaudeKernel(Kernel):
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
-        await self.conversation.close()
+        # ipykernel runs this on its control thread's event loop, but the CLI's pipes and its
+        # child watcher belong to the kernel's own loop: closing from the control loop never saw
+        # the CLI exit on end of input, and sent it SIGTERM after the grace. So the close runs on
+        # the kernel's loop, where the CLI exits on EOF within milliseconds.
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            await self._close()
+        else:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), loop)), 5.0)
+            except TimeoutError:
+                # The kernel's loop is stuck: ipykernel's own shutdown then ends the CLI (SIGTERM).
+                self.log.warning("the kernel's event loop did not close the claude CLI in time")
         return {"status": "ok", "restart": restart}
+
+    async def _close(self) -> None:
+        spawning, self._spawning = self._spawning, None
+        if spawning is not None and not spawning.done():
+            spawning.cancel()  # a CLI still starting is ended by its own start-up (EOF first)
+            with contextlib.suppress(BaseException):
+                await spawning
+        await self.conversation.close()
 
 
 @contextmanager
