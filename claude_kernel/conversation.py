@@ -133,6 +133,16 @@ class Conversation:
             self.options = previous
             raise
 
+    def has_pending_work(self) -> bool:
+        """Whether the CLI must keep running now: what an idle stop (``idle_stop.py``) waits for.
+
+        A turn in progress (and with it any panel waiting for a person: permission prompts and
+        questions exist only inside a turn), or a rewind not yet in the transcript. Background
+        agents and wake-ups, when the conversation has them, belong here too.
+        """
+        session = self.session
+        return session is not None and (not session.is_finished() or session.has_unsaved_rewind)
+
     @property
     def current_session_id(self) -> str | None:
         """The conversation's id: the running session's, or the one the next start resumes."""

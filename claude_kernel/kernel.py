@@ -23,6 +23,7 @@ from ipykernel.kernelbase import Kernel
 from . import __version__
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError
+from .idle_stop import IdleStop, idle_stop_seconds
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
 from .session._signals import end_groups_on_signals
@@ -87,6 +88,11 @@ class ClaudeKernel(Kernel):
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.idle_stop = IdleStop(
+            self.conversation,
+            idle_stop_seconds(),
+            busy=lambda: self._spawning is not None and not self._spawning.done(),
+        )
 
     def start(self) -> None:
         super().start()
@@ -94,6 +100,7 @@ class ClaudeKernel(Kernel):
         # Start the CLI now, so the first cell does not wait for it.
         self._loop = asyncio.get_event_loop()
         self._spawning = self._loop.create_task(self.conversation.ensure_session())
+        self.idle_stop.idle(self._loop)
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -107,6 +114,12 @@ class ClaudeKernel(Kernel):
         # KeyboardInterrupt, raised inside the running event loop, would end the kernel (during a
         # magic, a CLI restart or the first spawn). Every interrupt goes to the running cell instead.
         self.saved_sigint_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        self.idle_stop.activity()
+
+    def post_handler_hook(self) -> None:
+        super().post_handler_hook()
+        if self._loop is not None:
+            self.idle_stop.idle(self._loop)  # every request counts as use, a cell or a completion
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         if self._loop is not None:
@@ -210,6 +223,7 @@ class ClaudeKernel(Kernel):
         return {"status": "ok", "restart": restart}
 
     async def _close(self) -> None:
+        self.idle_stop.activity()
         spawning, self._spawning = self._spawning, None
         if spawning is not None and not spawning.done():
             spawning.cancel()  # a CLI still starting is ended by its own start-up (EOF first)

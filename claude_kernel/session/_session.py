@@ -335,6 +335,15 @@ class Session:
         return proc is None or not proc.prompts or proc.transport.returncode is not None
 
     @property
+    def has_unsaved_rewind(self) -> bool:
+        """A rewind (in place or a fork) has not reached the transcript yet: it needs a turn first.
+
+        Until then only this Session knows how to restart the conversation where it is; a new
+        Session resuming the session id would not find the rewind.
+        """
+        return self._unsaved_fork is not None or self._unsaved_rewind is not None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.transport.pid if self._proc else None
 
