@@ -18,8 +18,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import jsonschema
-
 from .conversation import KEPT_BRANCHES, Conversation, MagicError
 from .session import HostTool
 from .turn import usd
@@ -114,6 +112,10 @@ def parse_tool_declaration(args: str) -> HostTool:
             'the input schema must be a JSON object describing an object, e.g. {"type": "object", '
             '"properties": {"city": {"type": "string"}}}'
         )
+    # Imported here, not at the top: importing jsonschema takes over a second (its rfc3987 format
+    # checker builds a grammar), which every kernel start would wait for, for a rare magic.
+    import jsonschema
+
     try:
         # The API checks tool schemas against JSON Schema 2020-12 and would reject every later turn.
         jsonschema.Draft202012Validator.check_schema(schema)
