@@ -164,11 +164,8 @@ def rewinds(env: dict[str, str], work: Path, *, turns_list: tuple[int, ...], tim
             Measure(f"{turns} turns: warm cell", warm, "ms", 1000),
             Measure(f"{turns} turns: rewind (an earlier cell again)", rewind, "ms", 1000),
             Measure(f"{turns} turns: retry (the last cell again)", retry, "ms", 1000),
-            Measure(
-                f"{turns} turns: transcripts before / after {times} rewinds and retries (KB)",
-                [bytes_before / 1e3, bytes_after / 1e3],
-                "KB",
-            ),
+            Measure(f"{turns} turns: transcripts before the rewinds", [bytes_before / 1e3], "KB"),
+            Measure(f"{turns} turns: transcripts after {times} rewinds and {times} retries", [bytes_after / 1e3], "KB"),
         ]
         growth = bytes_after / bytes_before
         row.checks += [
@@ -229,12 +226,10 @@ def idle_memory(env: dict[str, str], work: Path, *, counts: tuple[int, ...], idl
         total_before = sum(k + c for k, c in before)
         total_after = sum(k + c for k, c in after)
         kernel_after += [k for k, _ in after]
+        label = f"{count} notebook{'s' if count > 1 else ''}: total RSS (kernels and CLIs)"
         row.measures += [
-            Measure(
-                f"{count} notebook{'s' if count > 1 else ''}: total RSS before / after",
-                [total_before, total_after],
-                "MB",
-            ),
+            Measure(f"{label}, idle, before the stop", [total_before], "MB"),
+            Measure(f"{label}, after the stop", [total_after], "MB"),
         ]
     row.measures.append(Measure("one kernel after the idle stop", kernel_after, "MB"))
     largest = max(kernel_after)
