@@ -197,7 +197,7 @@ def _rss_mb(kernel: psutil.Process) -> tuple[float, float]:
     return kernel.memory_info().rss / 1e6, sum(alive) / 1e6
 
 
-def idle_memory(env: dict[str, str], work: Path, *, counts: tuple[int, ...], idle_s: float = 3.0) -> Row:
+def idle_memory(env: dict[str, str], work: Path, *, counts: tuple[int, ...], idle_s: float = 15.0) -> Row:
     row = Row(11, f"Idle notebooks: RSS before and after the idle stop (CLAUDE_KERNEL_IDLE_STOP_S={idle_s:g})")
     kernel_after: list[float] = []
     for count in counts:

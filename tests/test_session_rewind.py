@@ -116,6 +116,8 @@ async def test_a_refused_in_place_rewind_forks(fake_api: FakeMessagesAPI, make_o
         second = await _ask(session, "BRAVO")
         await _ask(session, "CHARLIE")
         old_id = session.session_id
+    # A new Session, told an outdated latest turn (it did not see the turns itself).
+    async with await Session.spawn(make_options(resume=old_id)) as session:
         assert first.last_message_uuid is not None
         rewound = await session.rewind(
             first.last_message_uuid, first_dropped=second.prompt_uuid, latest=second.prompt_uuid

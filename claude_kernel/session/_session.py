@@ -516,7 +516,8 @@ class Session:
         if self._unsaved_fork is None and self.session_id is None:
             raise SessionError("nothing to rewind: this session has no conversation yet")
         target = self._in_place_target(to, first_dropped, dropping_turn)
-        last_seen = dropping_turn or latest or (self._answered[-1][0] if self._answered else None)
+        # The latest turn this session saw answered is the CLI's latest; a caller's is older news.
+        last_seen = dropping_turn or (self._answered[-1][0] if self._answered else latest)
         refused = "the turns to drop are not known to this session"
         if target is not None and last_seen is not None and self._unsaved_fork is None:
             try:
