@@ -76,10 +76,12 @@ def wait_for_reply(driver: KernelDriver, execution: Execution, timeout: float) -
             execution.reply = reply["content"]
 
 
-def timed_cell(driver: KernelDriver, code: str, *, timeout: float = 120) -> tuple[float, Execution]:
+def timed_cell(
+    driver: KernelDriver, code: str, *, timeout: float = 120, cell_id: str | None = None
+) -> tuple[float, Execution]:
     """Seconds from execute_request to execute_reply; then the cell's iopub messages are read, untimed."""
     start = time.perf_counter()
-    execution = driver.start(code)
+    execution = driver.start(code, cell_id=cell_id)
     wait_for_reply(driver, execution, timeout)
     elapsed = time.perf_counter() - start
     driver.pump(execution, timeout=timeout)

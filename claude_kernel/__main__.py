@@ -7,8 +7,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "install":
 
     main(sys.argv[2:])
 else:
-    from ipykernel.kernelapp import IPKernelApp
-
     from .kernel import ClaudeKernel
+    from .kernel_app import ClaudeKernelApp
 
-    IPKernelApp.launch_instance(kernel_class=ClaudeKernel)
+    ClaudeKernelApp.launch_instance(kernel_class=ClaudeKernel)

@@ -36,6 +36,9 @@ ASK_USER = HostTool(
 
 log = logging.getLogger("claude_kernel")
 
+#: How many earlier branches the notebook's state file keeps (the oldest are forgotten first).
+KEPT_BRANCHES = 20
+
 
 class MagicError(Exception):
     """What was asked of the conversation cannot be done (a magic used wrongly, a folder gone).
@@ -139,6 +142,18 @@ class Conversation:
             self.options = previous
             raise
 
+    def has_pending_work(self) -> bool:
+        """Whether the CLI must keep running now: what an idle stop (``idle_stop.py``) waits for.
+
+        A turn in progress (and with it any panel waiting for a person), a rewind not yet in the
+        transcript, or work the CLI does by itself: background tasks (their questions too), a turn
+        of its own, a wake-up it was asked for (all of which live in the process).
+        """
+        session = self.session
+        return session is not None and (
+            not session.is_finished() or session.has_unsaved_rewind or session.has_background_work
+        )
+
     @property
     def current_session_id(self) -> str | None:
         """The conversation's id: the running session's, or the one the next start resumes."""
@@ -178,7 +193,9 @@ class Conversation:
                 spent_usd=session.total_cost_usd,
                 permission_mode=session.options.permission_mode,
             )
-            await session.close()
+            code, stderr = await session.close()
+            if code:  # 0 is the CLI's answer to end of input; anything else needed a signal or failed
+                log.warning("the claude CLI exited with code %s on close: %s", code, stderr[-500:].strip())
 
     # -- what the line magics change ------------------------------------------------------------
 
@@ -262,10 +279,17 @@ class Conversation:
         except OSError as exc:  # a read-only data directory must not fail the cell
             log.warning("could not save the notebook's conversation: %s", exc)
 
-    def _leave_branch(self, reason: str) -> None:
-        """Remember the conversation being left (by %new, a rewind, %resume) as resumable."""
+    def _leave_branch(self, reason: str, *, resumable: bool = True) -> None:
+        """Remember the conversation being left (by %new, a rewind, %resume), the newest ``KEPT_BRANCHES``.
+
+        A rewind in place cuts the dropped turns out of the CLI's conversation for good (on CLI
+        2.1.337 not even ``--resume-session-at`` reaches them again), so its branch is recorded as
+        not resumable: what it dropped, not a way back. Keeping it resumable would need a copy of
+        the transcript per rewind.
+        """
         if self.state.session_id and self.state.cells:
-            self.state.branches.append(Branch(self.state.session_id, len(self.state.cells), reason))
+            self.state.branches.append(Branch(self.state.session_id, len(self.state.cells), reason, resumable))
+            del self.state.branches[:-KEPT_BRANCHES]
 
     async def before_turn(self, *, cell_id: str | None, interactive: bool) -> tuple[list[str], UndoOffer | None]:
         """Notes for the start of a turn, after continuing or rewinding the notebook's conversation.
@@ -305,17 +329,29 @@ class Conversation:
             ), None
         session = await self.ensure_session()
         left = session.session_id
+        first_dropped = chain[keep + 1 if keep is not None else 0].prompt_uuid
+        forked: str | None = None
         try:
             if keep is None:
-                await self.restart(resume=None)  # nothing before this cell: a fresh conversation
+                try:  # nothing before this cell: the whole conversation goes, in place if the CLI can
+                    await session.rewind(None, first_dropped=first_dropped, latest=chain[-1].prompt_uuid)
+                except SessionError as exc:
+                    await self.restart(resume=None)  # a fresh conversation instead
+                    forked = str(exc)
             else:
                 last_turn = index == len(chain) - 1 and keep == index - 1
                 to = chain[keep].last_uuid
                 assert to is not None
-                await session.rewind(to, dropping_turn=chain[index].prompt_uuid if last_turn else None)
+                rewound = await session.rewind(
+                    to,
+                    first_dropped=first_dropped,
+                    latest=chain[-1].prompt_uuid,
+                    dropping_turn=chain[index].prompt_uuid if last_turn else None,
+                )
+                forked = rewound.refused
         except SessionError as exc:
             return f"Could not rewind ({exc}); this cell continues the conversation as it is.", None
-        self._leave_branch(f"rewound at cell {index + 1}")
+        self._leave_branch(f"rewound at cell {index + 1}", resumable=forked is not None)
         self.state.cells = chain[: (keep + 1) if keep is not None else 0]
         self.state.session_id = self.current_session_id
         self._save()
@@ -325,7 +361,12 @@ class Conversation:
         else:
             note = (
                 f"Rewound to before this cell's earlier turn: {later} later cell{'s' if later > 1 else ''} "
-                f"no longer in the conversation (`%resume {left}` goes back to that branch)."
+                "no longer in the conversation."
+            )
+        if forked is not None:
+            note += (
+                f" (The CLI could not rewind in place: {forked}. It restarted on a copy of the conversation; "
+                f"`%resume {left}` goes back to the branch left behind.)"
             )
         # Restoring to before the earliest dropped change undoes every later one too: one offer.
         changed = [t for t in dropped if t.files_changed and not t.files_undone]

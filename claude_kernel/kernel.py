@@ -9,6 +9,7 @@ into ``Session.interrupt()``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from . import __version__
 from .background import BackgroundBoard
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError
+from .idle_stop import IdleStop, idle_stop_seconds
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
 from .session import Session
@@ -90,6 +92,11 @@ class ClaudeKernel(Kernel):
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.idle_stop = IdleStop(
+            self.conversation,
+            idle_stop_seconds(),
+            busy=lambda: self._spawning is not None and not self._spawning.done(),
+        )
 
     def start(self) -> None:
         super().start()
@@ -100,6 +107,7 @@ class ClaudeKernel(Kernel):
         # Start the CLI now, so the first cell does not wait for it.
         self._loop = asyncio.get_event_loop()
         self._spawning = self._loop.create_task(self._start_session())
+        self.idle_stop.idle(self._loop)
 
     async def _start_session(self) -> Session:
         """The conversation's session, listened to between cells too (``background.py``)."""
@@ -119,6 +127,12 @@ class ClaudeKernel(Kernel):
         # KeyboardInterrupt, raised inside the running event loop, would end the kernel (during a
         # magic, a CLI restart or the first spawn). Every interrupt goes to the running cell instead.
         self.saved_sigint_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        self.idle_stop.activity()
+
+    def post_handler_hook(self) -> None:
+        super().post_handler_hook()
+        if self._loop is not None:
+            self.idle_stop.idle(self._loop)  # every request counts as use, a cell or a completion
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         if self._loop is not None:
@@ -233,8 +247,29 @@ class ClaudeKernel(Kernel):
         self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
-        await self.conversation.close()
+        # ipykernel runs this on its control thread's event loop, but the CLI's pipes and its
+        # child watcher belong to the kernel's own loop: closing from the control loop never saw
+        # the CLI exit on end of input, and sent it SIGTERM after the grace. So the close runs on
+        # the kernel's loop, where the CLI exits on EOF within milliseconds.
+        loop = self._loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            await self._close()
+        else:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), loop)), 5.0)
+            except TimeoutError:
+                # The kernel's loop is stuck: ipykernel's own shutdown then ends the CLI (SIGTERM).
+                self.log.warning("the kernel's event loop did not close the claude CLI in time")
         return {"status": "ok", "restart": restart}
+
+    async def _close(self) -> None:
+        self.idle_stop.activity()
+        spawning, self._spawning = self._spawning, None
+        if spawning is not None and not spawning.done():
+            spawning.cancel()  # a CLI still starting is ended by its own start-up (EOF first)
+            with contextlib.suppress(BaseException):
+                await spawning
+        await self.conversation.close()
 
 
 @contextmanager

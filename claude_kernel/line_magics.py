@@ -19,9 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
-from .conversation import Conversation, MagicError
+from .conversation import KEPT_BRANCHES, Conversation, MagicError
 from .session import HostTool
 from .turn import usd
 
@@ -117,6 +115,10 @@ def parse_tool_declaration(args: str) -> HostTool:
             'the input schema must be a JSON object describing an object, e.g. {"type": "object", '
             '"properties": {"city": {"type": "string"}}}'
         )
+    # Imported here, not at the top: importing jsonschema takes over a second (its rfc3987 format
+    # checker builds a grammar), which every kernel start would wait for, for a rare magic.
+    import jsonschema
+
     try:
         # The API checks tool schemas against JSON Schema 2020-12 and would reject every later turn.
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -299,8 +301,14 @@ async def _history(conversation: Conversation, args: str) -> str:
         lines += [f"  {turn.first_line[:60]}  ${turn.cost_usd:.4f}" for turn in conversation.state.cleared]
     lines.append(f"session {conversation.current_session_id}; cost so far ${conversation.spent_usd:.4f}")
     if conversation.state.branches:
-        lines.append("earlier branches (resume one with %resume ID):")
-        lines += [f"  {b.session_id}  {b.turns} turns  ({b.reason})" for b in conversation.state.branches]
+        lines.append(
+            f"earlier branches, the {KEPT_BRANCHES} newest kept (resume one with %resume ID; "
+            "turns a rewind dropped in place are gone from the conversation and cannot be resumed):"
+        )
+        lines += [
+            f"  {b.session_id}  {b.turns} turns  ({b.reason}{'' if b.resumable else '; dropped in place'})"
+            for b in conversation.state.branches
+        ]
     return "\n".join(lines)
 
 

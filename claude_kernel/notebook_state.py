@@ -59,6 +59,8 @@ class Branch:
     session_id: str
     turns: int
     reason: str
+    #: False for the turns a rewind cut in place: listed, but no longer reachable by ``%resume``.
+    resumable: bool = True
 
 
 @dataclass

@@ -38,6 +38,7 @@ from .session import (
     Result,
     Session,
     SessionError,
+    TextDelta,
     ToolResult,
     ToolResultBlock,
     ToolUseBlock,
@@ -339,9 +340,12 @@ class TurnDisplay:
     Redraws are throttled: the next comes ``interval`` seconds after the last one ended, or as
     long after as the last one took, if that was longer. So redrawing never takes more than half
     the time, however slow it gets (a huge code block is re-rendered whole while it streams), and
-    the turn's events are read in between. :meth:`flush` with ``force`` always sends. Tool images
-    are sent once each, as they arrive. Kept apart from the session so the throttle and the cut
-    can be tested alone.
+    the turn's events are read in between. :meth:`flush` with ``force`` always sends, and holds
+    the next redraw back only as long as it took: the status line after sending and the clock's
+    tick must not delay what streams. The first text of each message is drawn at once, whatever
+    the throttle says: waiting for the first words is what people notice. Tool images are sent
+    once each, as they arrive. Kept apart from the session so the throttle and the cut can be
+    tested alone.
     """
 
     def __init__(
@@ -354,16 +358,26 @@ class TurnDisplay:
         self._next_redraw = float("-inf")
         self._dirty = True
         self._images_sent = 0
+        # The messages whose text has begun; a message's first text is drawn without waiting.
+        self._texts_begun: set[str] = set()
+        self._urgent = False
 
-    def changed(self) -> None:
+    def changed(self, event: object = None) -> None:
+        """The view changed (by ``event``, if given: the first text of a message is drawn at once)."""
         self._dirty = True
+        if isinstance(event, TextDelta) and event.message_id not in self._texts_begun:
+            self._texts_begun.add(event.message_id)
+            self._urgent = True
 
     def flush(self, *, force: bool = False) -> None:
         start = self._clock()
-        if force or (self._dirty and start >= self._next_redraw):
+        if force or (self._dirty and (self._urgent or start >= self._next_redraw)):
             self._sink.update(self.view.bundles())
             end = self._clock()
-            self._next_redraw, self._dirty = end + max(self._interval, end - start), False
+            took = end - start
+            wait = took if force else max(self._interval, took)
+            self._next_redraw = max(self._next_redraw, end + wait) if force else end + wait
+            self._dirty = self._urgent = False
         self._send_images()
 
     def before_panel(self, tool_use_id: str, note: str, *, panel_below: bool) -> None:
@@ -491,7 +505,7 @@ async def run_turn(
                         files.see(event)
                         last_request.see(event)
                         if view.apply(event):
-                            display.changed()
+                            display.changed(event)
                     display.flush()
             except SessionError as exc:
                 # Raised below, outside the task group, so it is not wrapped in an ExceptionGroup.

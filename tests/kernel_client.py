@@ -124,16 +124,17 @@ class KernelDriver:
                 # A widget is the kernel's, whichever request it was opened under: a panel for
                 # background work is opened between cells.
                 execution.widgets[msg["content"]["comm_id"]] = msg["content"]["data"].get("state", {})
-            elif msg is not None and msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] in execution.widgets:
-                # A widget's state changed (a click's effect carries the click as its parent).
-                data = msg["content"]["data"]
-                if data.get("method") in ("update", "echo_update"):
-                    execution.widgets[msg["content"]["comm_id"]].update(data.get("state", {}))
-            elif msg is not None and msg["parent_header"].get("msg_id") == execution.msg_id:
-                if msg["msg_type"] == "status":
-                    execution.idle = execution.idle or msg["content"]["execution_state"] == "idle"
-                else:
-                    execution.outputs.append(msg)
+            elif msg is not None:
+                if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] in execution.widgets:
+                    # A widget's state changed (a click's effect carries the click as its parent).
+                    data = msg["content"]["data"]
+                    if data.get("method") in ("update", "echo_update"):
+                        execution.widgets[msg["content"]["comm_id"]].update(data.get("state", {}))
+                if msg["parent_header"].get("msg_id") == execution.msg_id:
+                    if msg["msg_type"] == "status":
+                        execution.idle = execution.idle or msg["content"]["execution_state"] == "idle"
+                    else:
+                        execution.outputs.append(msg)
             try:
                 reply = self.client.get_shell_msg(timeout=0.01)
             except Empty:

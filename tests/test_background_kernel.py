@@ -7,6 +7,7 @@ answers its own message.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from claude_kernel.testing.agents import DelegatingModel
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, is_notification, tool_results, user_text
 
 from .kernel_client import Execution
+from .test_notebook_conversation import remembered
 
 pytestmark = pytest.mark.real_cli
 
@@ -190,3 +192,21 @@ def test_nbclient_finishes_with_each_cells_own_reply_while_an_agent_still_works(
     assert "launched" in shown[0] and "Left running by this cell" in shown[0]
     assert "You said: one" in shown[1] and REPORTED not in shown[1]
     assert "launched" in shown[2] and REPORTED not in shown[2]
+
+
+def test_rewinds_work_with_the_clis_own_turns_between_cells(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    model = DelegatingModel(hold=True)
+    fake_api.fallback = model
+    first = claude_kernel.run("delegate", cell_id="c1")
+    model.release.set()
+    claude_kernel.pump(first, until=reported)
+    assert "You said: one" in claude_kernel.run("one", cell_id="c2").text()
+    assert "You said: two" in claude_kernel.run("two", cell_id="c3").text()
+    rerun = claude_kernel.run("uno", cell_id="c2")  # re-running the second cell drops it and the third
+    assert rerun.reply is not None and rerun.reply["status"] == "ok" and "You said: uno" in rerun.text()
+    request = fake_api.requests[-1]
+    assert remembered(request) == ["delegate", "uno"]
+    # The agent's report, which came before the second cell, is still part of the conversation.
+    assert "The agent reported" in json.dumps(request["messages"])
+    history = claude_kernel.run("%history").streamed()
+    assert "uno" in history and "two" not in history.split("dropped")[0]

@@ -47,6 +47,7 @@ def test_help_is_written_from_the_table_that_dispatches() -> None:
         "history",
         "attach",
         "budget",
+        "stop",
     }
 
 

@@ -81,6 +81,7 @@ def test_rerunning_an_earlier_cell_rewinds_the_conversation(lab_kernel: Any, fak
     assert rerun.reply["status"] == "ok", rerun.outputs
     assert remembered(fake_api.requests[-1]) == ["one: ANT", "two, edited: DOG"]
     assert "1 later cell no longer in the conversation" in rerun.plain()
+    assert "could not rewind in place" not in rerun.plain()  # the running CLI rewound, no fork
     fake_api.enqueue(Reply.text("ok four"))
     lab_kernel.run("four: EEL", cell_id="c4")
     assert remembered(fake_api.requests[-1]) == ["one: ANT", "two, edited: DOG", "four: EEL"]
@@ -97,7 +98,7 @@ def test_rerunning_an_earlier_cell_rewinds_the_conversation(lab_kernel: Any, fak
     assert remembered(fake_api.requests[-1]) == ["one again: GNU"]
     history = lab_kernel.run("%history")
     text = history.streamed()
-    assert "one again: GNU" in text and "earlier branches" in text
+    assert "one again: GNU" in text and "earlier branches" in text and "dropped in place" in text
 
 
 def test_append_mode_and_cells_without_ids_append(lab_kernel: Any, fake_api: FakeMessagesAPI) -> None:

@@ -49,24 +49,84 @@ async def test_every_turn_carries_its_uuids(fake_api: FakeMessagesAPI, make_opti
     assert result.last_message_uuid == answer.uuid == session.last_message_uuid
 
 
-async def test_rewind_to_after_the_first_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+def _transcripts(make_options: Any) -> list[Path]:
+    home = Path(make_options().env["HOME"])
+    return sorted(home.glob(".claude/projects/*/*.jsonl"))
+
+
+async def test_rewind_in_place_to_after_the_first_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:
     async with await Session.spawn(make_options()) as session:
         first = await _ask(session, "ALPHA")
         await _ask(session, "BRAVO")
         await _ask(session, "CHARLIE")
-        old_id = session.session_id
+        session_id, pid = session.session_id, session.pid
         assert first.last_message_uuid is not None
-        new_id = await session.rewind(first.last_message_uuid)
-        assert new_id == session.session_id != old_id
-        assert session.restarts == 0
+        rewound = await session.rewind(first.last_message_uuid)
+        assert rewound.in_place and rewound.refused is None
+        # The same process and conversation: no restart, no fork.
+        assert rewound.session_id == session.session_id == session_id and session.pid == pid
         await _ask(session, "DELTA")
         seen = _history(fake_api.requests[-1])
         assert "ALPHA" in seen and "DELTA" in seen
         assert "BRAVO" not in seen and "CHARLIE" not in seen
-        # The next turn continues the rewound branch.
-        assert (await _ask(session, "ECHO")).session_id == new_id
+        assert (await _ask(session, "ECHO")).session_id == session_id
         seen = _history(fake_api.requests[-1])
         assert all(word in seen for word in ("ALPHA", "DELTA", "ECHO")) and "BRAVO" not in seen
+    assert len(_transcripts(make_options)) == 1
+    # The rewind is in the transcript: resuming the conversation continues the rewound branch.
+    async with await Session.spawn(make_options(resume=session_id)) as again:
+        await _ask(again, "FOXTROT")
+    seen = _history(fake_api.requests[-1])
+    assert all(word in seen for word in ("ALPHA", "DELTA", "ECHO", "FOXTROT")) and "BRAVO" not in seen
+
+
+async def test_rewind_in_place_with_the_turns_named(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    """A Session that resumed a conversation rewinds in place when told the prompts involved."""
+    async with await Session.spawn(make_options()) as session:
+        first = await _ask(session, "ALPHA")
+        second = await _ask(session, "BRAVO")
+        third = await _ask(session, "CHARLIE")
+        session_id = session.session_id
+    async with await Session.spawn(make_options(resume=session_id)) as session:
+        rewound = await session.rewind(
+            first.last_message_uuid, first_dropped=second.prompt_uuid, latest=third.prompt_uuid
+        )
+        assert rewound.in_place and rewound.session_id == session_id
+        await _ask(session, "DELTA")
+    seen = _history(fake_api.requests[-1])
+    assert "ALPHA" in seen and "DELTA" in seen and "BRAVO" not in seen and "CHARLIE" not in seen
+
+
+async def test_the_whole_conversation_rewinds_in_place(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    async with await Session.spawn(make_options()) as session:
+        first = await _ask(session, "ALPHA")
+        second = await _ask(session, "BRAVO")
+        assert first.prompt_uuid is not None
+        rewound = await session.rewind(None, first_dropped=first.prompt_uuid, latest=second.prompt_uuid)
+        assert rewound.in_place
+        await _ask(session, "CHARLIE")
+    seen = _history(fake_api.requests[-1])
+    assert "CHARLIE" in seen and "ALPHA" not in seen and "BRAVO" not in seen
+
+
+async def test_a_refused_in_place_rewind_forks(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    """The CLI refuses (a later turn it was not told of): the rewind forks, leaving the old branch resumable."""
+    async with await Session.spawn(make_options()) as session:
+        first = await _ask(session, "ALPHA")
+        second = await _ask(session, "BRAVO")
+        await _ask(session, "CHARLIE")
+        old_id = session.session_id
+    # A new Session, told an outdated latest turn (it did not see the turns itself).
+    async with await Session.spawn(make_options(resume=old_id)) as session:
+        assert first.last_message_uuid is not None
+        rewound = await session.rewind(
+            first.last_message_uuid, first_dropped=second.prompt_uuid, latest=second.prompt_uuid
+        )
+        assert not rewound.in_place and rewound.refused == "unseen_later_turn"
+        assert rewound.session_id == session.session_id != old_id
+        await _ask(session, "DELTA")
+        seen = _history(fake_api.requests[-1])
+        assert "ALPHA" in seen and "DELTA" in seen and "BRAVO" not in seen and "CHARLIE" not in seen
     # The branch left behind is still there under its own id.
     async with await Session.spawn(make_options(resume=old_id)) as old:
         await _ask(old, "FOXTROT")
@@ -78,10 +138,22 @@ async def test_retry_the_last_turn_with_dropping_turn(fake_api: FakeMessagesAPI,
         first = await _ask(session, "ALPHA")
         second = await _ask(session, "BRAVO")
         assert first.last_message_uuid is not None and second.prompt_uuid is not None
-        await session.rewind(first.last_message_uuid, dropping_turn=second.prompt_uuid)
+        assert (await session.rewind(first.last_message_uuid, dropping_turn=second.prompt_uuid)).in_place
         await _ask(session, "BRAVO again")
     seen = _history(fake_api.requests[-1])
     assert "ALPHA" in seen and "BRAVO again" in seen and "'BRAVO'" not in seen
+
+
+async def test_three_rewinds_copy_no_transcript(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    async with await Session.spawn(make_options()) as session:
+        results = [await _ask(session, f"turn {n}") for n in range(6)]
+        before = sum(path.stat().st_size for path in _transcripts(make_options))
+        for back in (4, 3, 2):
+            keep = results[back - 1].last_message_uuid
+            assert (await session.rewind(keep)).in_place
+            results = [*results[:back], await _ask(session, f"again {back}")]
+    after = _transcripts(make_options)
+    assert len(after) == 1 and sum(path.stat().st_size for path in after) < 1.5 * before
 
 
 async def test_a_refused_rewind_changes_nothing(fake_api: FakeMessagesAPI, make_options: Any) -> None:
@@ -101,17 +173,36 @@ async def test_a_refused_rewind_changes_nothing(fake_api: FakeMessagesAPI, make_
     assert all(word in _history(fake_api.requests[-1]) for word in ("ALPHA", "BRAVO", "CHARLIE", "DELTA"))
 
 
-async def test_rewind_survives_a_crash_before_its_first_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+async def test_a_fork_survives_a_crash_before_its_first_turn(fake_api: FakeMessagesAPI, make_options: Any) -> None:
     """The fork has no transcript until its first turn: a restart before then forks again."""
     async with await Session.spawn(make_options()) as session:
         first = await _ask(session, "ALPHA")
         await _ask(session, "BRAVO")
+        session_id = session.session_id
+    # A new Session does not know the turns, so it rewinds by forking.
+    async with await Session.spawn(make_options(resume=session_id)) as session:
         assert first.last_message_uuid is not None
-        new_id = await session.rewind(first.last_message_uuid)
+        rewound = await session.rewind(first.last_message_uuid)
+        assert not rewound.in_place
         assert session.pid is not None
         os.kill(session.pid, signal.SIGKILL)  # the forked process dies before any turn
         await anyio.sleep(0.2)
-        assert (await _ask(session, "CHARLIE")).session_id == new_id
+        assert (await _ask(session, "CHARLIE")).session_id == rewound.session_id
+        assert session.restarts == 1
+    seen = _history(fake_api.requests[-1])
+    assert "ALPHA" in seen and "CHARLIE" in seen and "BRAVO" not in seen
+
+
+async def test_an_in_place_rewind_survives_a_crash(fake_api: FakeMessagesAPI, make_options: Any) -> None:
+    async with await Session.spawn(make_options()) as session:
+        first = await _ask(session, "ALPHA")
+        await _ask(session, "BRAVO")
+        assert first.last_message_uuid is not None
+        assert (await session.rewind(first.last_message_uuid)).in_place
+        assert session.pid is not None
+        os.kill(session.pid, signal.SIGKILL)
+        await anyio.sleep(0.2)
+        await _ask(session, "CHARLIE")
         assert session.restarts == 1
     seen = _history(fake_api.requests[-1])
     assert "ALPHA" in seen and "CHARLIE" in seen and "BRAVO" not in seen

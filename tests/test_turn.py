@@ -60,9 +60,61 @@ def test_updates_are_throttled_to_one_per_interval() -> None:
         display.view.apply(delta("x"))
         display.changed()
         display.flush()
-    assert 4 <= len(sink.updates) <= 5
+    # The forced redraw, then one per interval (the forced one, instant, holds nothing back).
+    assert 5 <= len(sink.updates) <= 6
     display.flush(force=True)
     assert "x" * 100 in sink.updates[-1][-1]["text/plain"]
+
+
+def test_the_first_text_is_drawn_at_once_after_a_forced_redraw() -> None:
+    """The status redraw after sending, and the tick, do not hold back the first words."""
+    display, sink, clock = make_display()
+    display.flush(force=True)  # the status line, right after sending
+    clock.now = 0.01
+    first = delta("Hello")
+    display.view.apply(first)
+    display.changed(first)
+    display.flush()
+    assert len(sink.updates) == 2 and "Hello" in sink.updates[-1][-1]["text/plain"]
+    # Later deltas are throttled again.
+    for step in range(2, 20):
+        clock.now = step * 0.01
+        more = delta(" more")
+        display.view.apply(more)
+        display.changed(more)
+        display.flush()
+    assert len(sink.updates) == 2
+    clock.now = 0.27
+    display.flush()
+    assert len(sink.updates) == 3
+
+
+def test_the_first_text_of_a_message_is_drawn_inside_the_throttle_window() -> None:
+    display, sink, clock = make_display()
+    earlier = TextDelta(message_id="m0", index=0, text="Earlier answer.")
+    display.view.apply(earlier)
+    display.changed()
+    display.flush()  # a redraw: the throttle window opens
+    clock.now = 0.05
+    reply = TextDelta(message_id="m2", index=0, text="Next message.")
+    display.view.apply(reply)
+    display.changed(reply)
+    display.flush()
+    assert len(sink.updates) == 2 and "Next message." in sink.updates[-1][-1]["text/plain"]
+
+
+def test_a_tick_does_not_delay_the_next_redraw() -> None:
+    display, sink, clock = make_display()
+    display.view.apply(delta("a"))
+    display.changed()
+    display.flush()
+    clock.now = 0.9
+    display.flush(force=True)  # the tick
+    clock.now = 0.95
+    display.view.apply(delta("b"))
+    display.changed()
+    display.flush()
+    assert len(sink.updates) == 3
 
 
 def test_nothing_is_sent_when_nothing_changed() -> None:

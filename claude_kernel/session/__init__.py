@@ -12,7 +12,7 @@ No Jupyter import lives here; the kernel and the ``%%claude`` magic both build o
 Every message is answered (its turn ends with a :class:`Result`) or raises; a hung or crashed CLI
 is replaced by one that resumes the conversation. Each ``Result`` names the turn's prompt
 (``prompt_uuid``) and its last transcript entry (``last_message_uuid``): ``Session.rewind(to=...)``
-goes back to the end of any turn under a new session id, ``Session.rewind_files(prompt_uuid)``
+goes back to the end of any turn (in place, or on a fork where the CLI refuses), ``Session.rewind_files(prompt_uuid)``
 undoes the files a turn changed, and ``SessionOptions.max_budget_usd`` caps spending across
 restarts (:class:`BudgetExceededError`).
 """
@@ -50,4 +50,5 @@ from ._events import UnknownEvent as UnknownEvent
 from ._events import UserMessage as UserMessage
 from ._options import SessionOptions as SessionOptions
 from ._options import find_cli as find_cli
+from ._session import Rewound as Rewound
 from ._session import Session as Session

@@ -23,7 +23,8 @@ A message is either answered or raises: a turn whose process ends before its Res
 :class:`ProcessDiedError` from ``next_event``, unless that very turn was being interrupted, in which
 case it ends with an interrupted :class:`Result` that the session makes up.
 
-The conversation can be rewound (:meth:`Session.rewind`, a restart with ``--resume-session-at`` and
+The conversation can be rewound (:meth:`Session.rewind`: in place with the ``rewind_conversation``
+control request, or where the CLI refuses that, a restart with ``--resume-session-at`` and
 ``--fork-session``), files restored (:meth:`Session.rewind_files`), and spending capped across
 restarts (``SessionOptions.max_budget_usd``: each process is given what is left).
 """
@@ -48,6 +49,7 @@ import anyio
 from ._control import ControlProtocol, PendingRequest, ToolResult
 from ._errors import (
     BudgetExceededError,
+    ControlRequestError,
     MalformedLineError,
     NotConnectedError,
     ProcessDiedError,
@@ -61,6 +63,7 @@ from ._events import (
     Result,
     SystemInit,
     SystemMessage,
+    ToolUseBlock,
     UserMessage,
     _BlockDelta,
     parse_message,
@@ -69,7 +72,7 @@ from ._options import SessionOptions, build_argv, build_env, find_cli
 from ._routing import OWN, Route, Router
 from ._transport import Transport
 
-__all__ = ["Session"]
+__all__ = ["Rewound", "Session"]
 
 log = logging.getLogger("claude_kernel.session")
 
@@ -136,6 +139,18 @@ class _Process:
             self.read_scope.deadline = math.inf if deadline is None else deadline
 
 
+@dataclass(frozen=True)
+class Rewound:
+    """How :meth:`Session.rewind` went."""
+
+    #: The conversation's id from now on: the same after an in-place rewind, a new one after a fork.
+    session_id: str
+    #: True when the running process rewound in place; False when it was restarted on a fork.
+    in_place: bool
+    #: Why the in-place rewind was not done (the CLI's reason, e.g. ``stale_target``), if it was not.
+    refused: str | None = None
+
+
 class Session:
     """A conversation with Claude Code over one long-lived CLI process.
 
@@ -166,9 +181,17 @@ class Session:
         self._proc_changed = anyio.Event()
         #: The background tasks the CLI reports running (``background_tasks_changed``), by task id.
         self.background_tasks: dict[str, dict[str, Any]] = {}
+        #: Whether the model scheduled a wake-up (``ScheduleWakeup``) that has not come yet.
+        self.wake_up_due = False
         self._read_lock = anyio.Lock()
         self._start_lock = anyio.Lock()
         self._closed = False
+        #: (prompt uuid, last transcript entry) of each turn answered in this conversation since this
+        #: Session began, oldest first: what an in-place rewind needs to name the turns it drops.
+        self._answered: list[tuple[str, str | None]] = []
+        # An in-place rewind reaches the transcript only with the next turn (the CLI buffers its
+        # marker): until a Result shows it did, a restart must rewind again. (target, last seen)
+        self._unsaved_rewind: tuple[str, str] | None = None
         # A fork (rewind) writes its transcript only with its first turn; until a Result shows it
         # did, a restart must fork again under the same id, since plain --resume would find nothing.
         self._unsaved_fork: tuple[SessionOptions, str] | None = None
@@ -219,7 +242,7 @@ class Session:
             await transport.shutdown(grace=1.0)
             raise
         self._proc = proc
-        self.background_tasks = {}  # they lived in the process that was replaced
+        self.background_tasks, self.wake_up_due = {}, False  # they lived in the process that was replaced
         self._wake_side_reader()
         if fork_id is not None:
             self.session_id = fork_id
@@ -250,7 +273,9 @@ class Session:
             log.info("the claude process had stopped; resuming session %s", self.session_id)
             self.restarts += 1
             options, fork_id = self._resume_options()
-            return await self._start(options, fork_id=fork_id)
+            proc = await self._start(options, fork_id=fork_id)
+            await self._redo_unsaved_rewind(proc)
+            return proc
 
     async def _settle_interrupt(self, proc: _Process) -> None:
         """Wait for the turn being interrupted to end, reading its events into the queue.
@@ -326,6 +351,15 @@ class Session:
         """True when no turn is in progress: its result arrived, or the process has ended."""
         proc = self._proc
         return proc is None or not proc.prompts or proc.transport.returncode is not None
+
+    @property
+    def has_unsaved_rewind(self) -> bool:
+        """A rewind (in place or a fork) has not reached the transcript yet: it needs a turn first.
+
+        Until then only this Session knows how to restart the conversation where it is; a new
+        Session resuming the session id would not find the rewind.
+        """
+        return self._unsaved_fork is not None or self._unsaved_rewind is not None
 
     @property
     def pid(self) -> int | None:
@@ -478,15 +512,30 @@ class Session:
             fields["dry_run"] = True
         return await self._request("rewind_files", **fields)
 
-    async def rewind(self, to: str, *, dropping_turn: str | None = None) -> str:
+    async def rewind(
+        self,
+        to: str | None,
+        *,
+        first_dropped: str | None = None,
+        latest: str | None = None,
+        dropping_turn: str | None = None,
+    ) -> Rewound:
         """Rewind the conversation: keep it up to the transcript entry ``to``, drop what followed.
 
-        ``to`` is a ``Result.last_message_uuid`` (keep everything up to the end of that turn).
+        ``to`` is a ``Result.last_message_uuid`` (keep everything up to the end of that turn), or
+        None to drop every turn (in place only: with ``first_dropped``, the first turn's prompt).
         ``dropping_turn``, a prompt uuid, makes the CLI refuse unless exactly that one turn is
-        dropped (a guard for retrying the last turn). The process restarts with
-        ``--resume=<id> --resume-session-at=<to> --fork-session`` (a start, about 0.3 s) and the
-        conversation goes on under the new session id, which is returned (and in ``session_id``);
-        the old branch stays resumable by its own id.
+        dropped (a guard for retrying the last turn).
+
+        The running process rewinds in place (the ``rewind_conversation`` control request, a few
+        milliseconds, same session id, no transcript copy). That needs the prompt uuid of the first
+        turn dropped and of the latest turn: the session knows them for the turns it saw answered;
+        for older ones (a conversation resumed by a new Session) pass ``first_dropped`` and
+        ``latest``. The CLI cuts the dropped turns out of the conversation for good: on CLI
+        2.1.337 not even ``--resume-session-at`` reaches them again. Only where the CLI refuses the
+        in-place rewind (or the uuids are unknown) does the process restart with
+        ``--resume=<id> --resume-session-at=<to> --fork-session``, under a new session id, leaving
+        the old branch resumable by its own id; :attr:`Rewound.refused` then says why.
 
         :raises RewindError: the CLI refused (an unknown ``to``, a forbidden truncation); nothing
             changed and the conversation goes on where it was.
@@ -498,10 +547,72 @@ class Session:
         proc = self._proc
         if proc is not None and proc.prompts and not proc.exit_reported:
             raise SessionError("cannot rewind while a turn is running; read it to its end or interrupt it first")
+        if self._unsaved_fork is None and self.session_id is None:
+            raise SessionError("nothing to rewind: this session has no conversation yet")
+        target = self._in_place_target(to, first_dropped, dropping_turn)
+        # The latest turn this session saw answered is the CLI's latest; a caller's is older news.
+        last_seen = dropping_turn or (self._answered[-1][0] if self._answered else latest)
+        refused = "the turns to drop are not known to this session"
+        if target is not None and last_seen is not None and self._unsaved_fork is None:
+            try:
+                answer = await self._request(
+                    "rewind_conversation", target_message_uuid=target, last_seen_user_message_uuid=last_seen
+                )
+            except ControlRequestError as exc:  # a CLI without the request
+                answer = {"rewound": False, "reason": str(exc)}
+            if answer.get("rewound") is True:
+                # Before a turn saved the previous one, the transcript's latest turn is still its.
+                self._unsaved_rewind = (target, self._unsaved_rewind[1] if self._unsaved_rewind else last_seen)
+                self._forget_turns_from(target)
+                self.last_message_uuid = to
+                assert self.session_id is not None
+                return Rewound(self.session_id, in_place=True)
+            refused = str(answer.get("reason") or answer.get("error") or answer)
+            log.info("the CLI refused to rewind in place (%s)", refused)
+        if to is None:
+            raise RewindError(f"the CLI refused to drop the whole conversation in place: {refused}")
+        session_id = await self._rewind_by_fork(to, dropping_turn)
+        return Rewound(session_id, in_place=False, refused=refused)
+
+    def _in_place_target(self, to: str | None, first_dropped: str | None, dropping_turn: str | None) -> str | None:
+        """The prompt uuid of the first turn a rewind to ``to`` drops, if it is known."""
+        if first_dropped is not None or dropping_turn is not None:
+            return first_dropped or dropping_turn
+        if to is None:
+            return None
+        kept = next((i for i, (_, last) in enumerate(self._answered) if last == to), None)
+        if kept is None or kept + 1 >= len(self._answered):
+            return None
+        return self._answered[kept + 1][0]
+
+    async def _redo_unsaved_rewind(self, proc: _Process) -> None:
+        """Rewind a resumed process again if the in-place rewind had not reached the transcript.
+
+        If it had (the old process was killed after writing it), the CLI no longer finds the
+        target and refuses, which is as good.
+        """
+        if self._unsaved_rewind is None:
+            return
+        target, last_seen = self._unsaved_rewind
+        with contextlib.suppress(SessionError):
+            pending = await proc.control.send_request(
+                "rewind_conversation", target_message_uuid=target, last_seen_user_message_uuid=last_seen
+            )
+            with anyio.fail_after(60):
+                await self._pump_until(proc, pending)
+            log.debug("rewound the resumed process again: %s", pending.result())
+
+    def _forget_turns_from(self, prompt: str) -> None:
+        """Drop the turns from ``prompt`` on from the turns this session saw answered."""
+        index = next((i for i, (answered, _) in enumerate(self._answered) if answered == prompt), None)
+        if index is not None:
+            del self._answered[index:]
+
+    async def _rewind_by_fork(self, to: str, dropping_turn: str | None) -> str:
+        """Rewind by restarting the CLI on a fork of the conversation; returns the fork's session id."""
+        proc = self._proc
         # Rewinding a fork that has not run a turn yet starts from what it was forked from.
         source = self._unsaved_fork[0].resume if self._unsaved_fork is not None else self.session_id
-        if source is None:
-            raise SessionError("nothing to rewind: this session has no conversation yet")
         async with self._start_lock:
             if proc is not None:
                 await self._retire(proc)
@@ -514,6 +625,9 @@ class Session:
                 options, fork_id = self._resume_options()
                 await self._start(options, fork_id=fork_id)
                 raise RewindError(f"the CLI refused to rewind to {to}: {exc.stderr_tail.strip() or exc}") from exc
+        # The fork's turns are not this session's: an in-place rewind must be told them.
+        self._answered.clear()
+        self._unsaved_rewind = None
         self.last_message_uuid = to
         assert self.session_id is not None
         return self.session_id
@@ -622,6 +736,15 @@ class Session:
         """Whether the CLI is in the middle of a turn of its own."""
         return self._proc is not None and self._proc.router.turn is OWN
 
+    @property
+    def has_background_work(self) -> bool:
+        """Whether the process has work of its own under way or due: ending it would lose that.
+
+        Background tasks (and so their pending questions), a turn of its own, a scheduled
+        wake-up, or side-channel events nobody has read yet.
+        """
+        return bool(self.background_tasks or self._side or self.wake_up_due) or self.own_turn_running
+
     async def stop_task(self, task_id: str) -> dict[str, Any]:
         """Stop a background task (an agent, a background command) by its task id."""
         return await self._request("stop_task", task_id=task_id)
@@ -717,6 +840,8 @@ class Session:
             return event
         route = router.route(event, proc.prompts)
         if router.started is not None:
+            if router.started.source is not None:
+                self.wake_up_due = False  # it came
             self._to_side(router.started)
             router.started = None
         if route is Route.DROP:
@@ -734,6 +859,10 @@ class Session:
             # Subagent traffic lives in a side chain, not in the conversation a rewind truncates.
             if event.uuid and event.parent_tool_use_id is None:
                 proc.last_entry = event.uuid
+            if isinstance(event, AssistantMessage):
+                for block in event.content:
+                    if isinstance(block, ToolUseBlock) and block.name == "ScheduleWakeup":
+                        self.wake_up_due = not block.input.get("stop")
         elif isinstance(event, SystemInit):
             self.init = event
             self.session_id = event.session_id or self.session_id
@@ -760,7 +889,7 @@ class Session:
         answers none of the host's messages: no prompt is marked answered.
         """
         self.session_id = result.session_id or self.session_id
-        self._unsaved_fork = None
+        self._unsaved_fork = self._unsaved_rewind = None
         turn_cost = max(0.0, result.total_cost_usd - proc.cost_usd)
         proc.cost_usd = result.total_cost_usd
         self.total_cost_usd += turn_cost
@@ -776,6 +905,8 @@ class Session:
             proc.interrupting = None
             proc.set_deadline(None)
         self.last_message_uuid = proc.last_entry or self.last_message_uuid
+        if prompt is not None:
+            self._answered.append((prompt, self.last_message_uuid))
         return replace(result, cost_usd=turn_cost, prompt_uuid=prompt, last_message_uuid=self.last_message_uuid)
 
     async def _report_exit(self, proc: _Process) -> None:
