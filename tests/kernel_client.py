@@ -165,6 +165,15 @@ class KernelDriver:
         self.click(submit)
         return self.pump(execution)
 
+    def ask(self, kind: str, code: str) -> dict[str, Any]:
+        """A ``complete`` or ``inspect`` request for ``code`` (cursor at its end); the reply's content."""
+        client = self.client
+        msg_id = client.complete(code) if kind == "complete" else client.inspect(code)
+        while True:
+            reply = client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return dict(reply["content"])
+
     def click(self, model_id: str) -> None:
         self._comm(model_id, {"method": "custom", "content": {"event": "click"}})
 

@@ -203,22 +203,13 @@ def test_inspect_shows_a_magics_help(code: str, cursor: int | None, found: bool,
 # -- through the kernel ---------------------------------------------------------------------
 
 
-def _request(claude_kernel: Any, kind: str, code: str) -> dict[str, Any]:
-    client = claude_kernel.client
-    msg_id = client.complete(code) if kind == "complete" else client.inspect(code)
-    while True:
-        reply = client.get_shell_msg(timeout=30)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return dict(reply["content"])
-
-
 @pytest.mark.real_cli
 def test_kernel_completes_with_the_clis_models_and_the_cwd(claude_kernel: Any, workdir: Path) -> None:
     (workdir / "data.csv").write_text("a,b\n")
     claude_kernel.run("%session")  # the CLI has started and answered initialize
-    models = _request(claude_kernel, "complete", "%model ")["matches"]
+    models = claude_kernel.ask("complete", "%model ")["matches"]
     assert "sonnet" in models and "opus" in models and "default" in models  # 2.1.331's list
-    assert _request(claude_kernel, "complete", "%permissions headless ")["matches"] == ["deny", "allow"]
-    assert _request(claude_kernel, "complete", "Summarise @da")["matches"] == ["@data.csv"]
-    help_reply = _request(claude_kernel, "inspect", "%permissions")
+    assert claude_kernel.ask("complete", "%permissions headless ")["matches"] == ["deny", "allow"]
+    assert claude_kernel.ask("complete", "Summarise @da")["matches"] == ["@data.csv"]
+    help_reply = claude_kernel.ask("inspect", "%permissions")
     assert help_reply["found"] and "headless deny|allow" in help_reply["data"]["text/plain"]

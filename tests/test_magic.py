@@ -126,7 +126,8 @@ def test_magic_notebook_runs_headless_with_nbclient(
     assert "headless run), so no cell was added" in proposed  # nbclient drops set_next_input
 
 
-def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+def _always_allow_run_python(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    """A first cell whose run_python is allowed always; the model then asks to run it again."""
     fake_api.enqueue(
         Reply.tool("mcp__notebook__run_python", {"code": "a = 1"}),
         Reply.text("One."),
@@ -136,21 +137,17 @@ def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: Fake
     first = python_kernel.start("%%claude\nset a")
     python_kernel.click(python_kernel.wait_for_button(first, "Always allow"))
     python_kernel.pump(first)
+
+
+def test_always_allow_run_python_stops_asking(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
+    _always_allow_run_python(python_kernel, fake_api)
     second = python_kernel.run("%%claude\nset b")
     assert not second.widgets and "Two." in second.text()
     assert _text(python_kernel.run("print(a + b)")).strip() == "3"
 
 
 def test_always_allow_run_python_ends_with_its_conversation(python_kernel: Any, fake_api: FakeMessagesAPI) -> None:
-    fake_api.enqueue(
-        Reply.tool("mcp__notebook__run_python", {"code": "a = 1"}),
-        Reply.text("One."),
-        Reply.tool("mcp__notebook__run_python", {"code": "b = 2"}),
-        Reply.text("Two."),
-    )
-    first = python_kernel.start("%%claude\nset a")
-    python_kernel.click(python_kernel.wait_for_button(first, "Always allow"))
-    python_kernel.pump(first)
+    _always_allow_run_python(python_kernel, fake_api)
     second = python_kernel.start("%%claude --new\nset b")
     python_kernel.click(python_kernel.wait_for_button(second, "Deny"))  # asked again in the new conversation
     python_kernel.pump(second)

@@ -103,26 +103,17 @@ def test_help_and_unavailable_commands_point_to_the_magic_help(claude_kernel: An
     assert "/compact" in listed and "Tab after /" in listed
 
 
-def _reply(claude_kernel: Any, kind: str, code: str) -> dict[str, Any]:
-    client = claude_kernel.client
-    msg_id = client.complete(code) if kind == "complete" else client.inspect(code)
-    while True:
-        reply = client.get_shell_msg(timeout=30)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return dict(reply["content"])
-
-
 def test_tab_completes_slash_commands_custom_commands_and_skills(claude_kernel: Any) -> None:
     ok(claude_kernel.run("/context"))  # a turn: the CLI's system/init lists its commands
-    assert "/compact" in _reply(claude_kernel, "complete", "/comp")["matches"]
-    assert _reply(claude_kernel, "complete", "/gre")["matches"] == ["/greet"]  # .claude/commands/greet.md
-    skills = _reply(claude_kernel, "complete", "%model sonnet\n/")
+    assert "/compact" in claude_kernel.ask("complete", "/comp")["matches"]
+    assert claude_kernel.ask("complete", "/gre")["matches"] == ["/greet"]  # .claude/commands/greet.md
+    skills = claude_kernel.ask("complete", "%model sonnet\n/")
     assert "/clear" in skills["matches"] and "/greet" in skills["matches"]
     types = {m["text"]: m["type"] for m in skills["metadata"]["_jupyter_types_experimental"]}
     assert "skill" in types.values() and types["/greet"] == "command"
     assert "/doctor" not in skills["matches"]  # the terminal's only
-    assert _reply(claude_kernel, "complete", "Hello /comp")["matches"] == []
-    about = _reply(claude_kernel, "inspect", "/greet")
+    assert claude_kernel.ask("complete", "Hello /comp")["matches"] == []
+    about = claude_kernel.ask("inspect", "/greet")
     assert about["found"] and "Say hello to" in about["data"]["text/plain"]
 
 
