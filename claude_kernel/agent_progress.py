@@ -22,13 +22,16 @@ from ._html import escape
 from ._summary import tool_summary
 from .session import AssistantMessage, Event, SystemMessage, TextBlock, ToolResultBlock, ToolUseBlock, UserMessage
 
-__all__ = ["AGENT_TOOLS", "AgentProgress", "hand_back"]
+__all__ = ["AGENT_TOOLS", "LAUNCHED", "AgentProgress", "hand_back"]
 
 #: The subagent tool's names: ``Agent`` since CLI 2.1.332, ``Task`` before.
 AGENT_TOOLS = frozenset({"Agent", "Task"})
 
+#: What an agent's card says of its result while the agent works in the background.
+LAUNCHED = "running in the background"
+
 _SHOWN_CALLS = 8
-_LAUNCHED = "Async agent launched successfully"
+_ASYNC_LAUNCH = "Async agent launched successfully"
 _WRAPPERS = (
     re.compile(r"<tools-used-before-summary>.*?</tools-used-before-summary>", re.S),
     re.compile(r"\[Subagent hand-back\].*?The report follows:", re.S),
@@ -41,15 +44,15 @@ def hand_back(content: str | list[dict[str, Any]], reported: Any) -> str:
     """The part of an ``Agent`` result meant for a person: the report, or that it runs on."""
     if isinstance(reported, dict):
         if reported.get("status") == "async_launched" or reported.get("isAsync"):
-            return "running in the background"
+            return LAUNCHED
         blocks = reported.get("content")
         if isinstance(blocks, list):
             texts = [str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
             if any(texts):
                 return "\n".join(texts).strip()
     text = content if isinstance(content, str) else "\n".join(str(b.get("text", "")) for b in content)
-    if _LAUNCHED in text:
-        return "running in the background"
+    if _ASYNC_LAUNCH in text:
+        return LAUNCHED
     for wrapper in _WRAPPERS:
         text = wrapper.sub("", text)
     return "\n".join(line.strip() for line in text.strip().splitlines()).strip()

@@ -148,9 +148,8 @@ class BackgroundBoard:
         self._own: tuple[TurnView, _Area | None] | None = None
         self._orphans: list[TurnView] = []
         self._responders: dict[str, Responder] = {}
-        # The running cell, if any: where its launches are anchored, and how it answers.
+        # The running cell, if any, and the area it got for a turn of the CLI's own.
         self._cell: PanelSink | None = None
-        self._launched: list[str] = []
         self._cell_area: _Area | None = None
         #: How questions are answered: by a person (widgets) or by the headless policy.
         self.interactive = True
@@ -171,32 +170,35 @@ class BackgroundBoard:
 
     def cell_started(self, sink: PanelSink) -> None:
         """A cell begins: turns nobody started are shown at its top, labelled."""
-        self._cell, self._launched, self._cell_area = sink, [], None
+        self._cell, self._cell_area = sink, None
         for view in self._orphans:
             area = _Area(sink, "While no cell was running, Claude took a turn on its own:", interval=self._interval)
             area.turns.append(view)
             area.redraw(force=True)
         self._orphans = []
 
-    def cell_ended(self, sink: PanelSink, view: TurnView | None) -> None:
-        """The cell's turn is over: give the work it left running an area in its output."""
-        running = [self._tasks[t] for t in self._launched if t in self._tasks and self._tasks[t].progress.running]
-        wakes = view is not None and any(name in WAKE_UP_TOOLS for _, name in view.tool_calls())
+    def cell_ended(self, sink: PanelSink, view: TurnView) -> None:
+        """The cell's turn is over: give the work it left running an area in its output.
+
+        What it left running is read off the turn itself (the CLI's task events may still be on
+        their way); the area is made even for work that already finished, since the turn the CLI
+        takes about it is still to come.
+        """
+        tasks = []
+        for tool_use_id, kind, description in view.background_launches():
+            task = self._tasks.setdefault(tool_use_id, _Task(tool_use_id, "", description, kind))
+            tasks.append(task)
+        wakes = any(name in WAKE_UP_TOOLS for _, name in view.tool_calls())
         self._cell, self._cell_area = None, None
-        if not running and not wakes:
+        if not tasks and not wakes:
             return
         area = _Area(sink, "Left running by this cell:", interval=self._interval)
-        area.tasks, area.wakes = running, wakes
+        area.tasks, area.wakes = tasks, wakes
         area.redraw(force=True)
-        for task in running:
+        for task in tasks:
             self._areas[task.tool_use_id] = area
         if wakes:
             self._wake_area = area
-
-    @property
-    def running_tasks(self) -> list[tuple[str, str, str]]:
-        """``(task id, kind, description)`` of the background work still running."""
-        return [(t.task_id, t.kind, t.description) for t in self._tasks.values() if t.progress.running]
 
     # -- the side channel -------------------------------------------------------------------
 
@@ -236,10 +238,8 @@ class BackgroundBoard:
             return
         if event.subtype == "task_started":
             kind = "Agent" if raw.get("task_type") == "local_agent" else str(raw.get("task_type") or "task")
-            task = _Task(tool_use_id, str(raw.get("task_id") or ""), str(raw.get("description") or ""), kind)
-            self._tasks[tool_use_id] = task
-            if raw.get("is_backgrounded") is not False:
-                self._launched.append(tool_use_id)
+            task = self._tasks.setdefault(tool_use_id, _Task(tool_use_id, "", str(raw.get("description") or ""), kind))
+            task.task_id = str(raw.get("task_id") or "")
             return
         self._agent_event(tool_use_id, event)
 

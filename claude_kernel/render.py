@@ -31,7 +31,7 @@ from . import slash
 from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
 from ._summary import shorten as _shorten
 from ._summary import tool_summary
-from .agent_progress import AGENT_TOOLS, AgentProgress, hand_back
+from .agent_progress import AGENT_TOOLS, LAUNCHED, AgentProgress, hand_back
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .invisible import show_invisible
 from .session import (
@@ -522,7 +522,7 @@ class TurnView:
                 content = block.content
                 if tool.progress is not None:  # the report, not the CLI's notes to the model
                     content = hand_back(content, event.tool_use_result)
-                    if content != "running in the background":
+                    if content != LAUNCHED:
                         tool.progress.status = "error" if block.is_error else "completed"
                 tool.result = _result_summary(content)
                 tool.is_error = block.is_error
@@ -537,6 +537,22 @@ class TurnView:
     def tool_calls(self) -> list[tuple[str, str]]:
         """``(tool_use_id, name)`` of every tool call the turn made, in order."""
         return [(tool.tool_use_id, tool.name) for tool in self._tools.values()]
+
+    def background_launches(self) -> list[tuple[str, str, str]]:
+        """``(tool_use_id, kind, description)`` of the work this turn left running: agents sent
+        to the background, background commands."""
+        launches = []
+        for tool in self._tools.values():
+            if tool.progress is not None and tool.result == LAUNCHED:
+                launches.append((tool.tool_use_id, "Agent", str(tool.input.get("description") or "")))
+            elif (
+                tool.name == "Bash"
+                and tool.input.get("run_in_background") is True
+                and tool.result
+                and not tool.is_error
+            ):
+                launches.append((tool.tool_use_id, "Bash", str(tool.input.get("command") or "")))
+        return launches
 
     def add_note(self, text: str, kind: str = "info") -> None:
         self._add(_Note(text, kind))

@@ -210,3 +210,23 @@ def test_rewinds_work_with_the_clis_own_turns_between_cells(claude_kernel: Any, 
     assert "The agent reported" in json.dumps(request["messages"])
     history = claude_kernel.run("%history").streamed()
     assert "uno" in history and "two" not in history.split("dropped")[0]
+
+
+def test_a_background_commands_end_lands_in_its_cell(
+    claude_kernel: Any, fake_api: FakeMessagesAPI, workdir: Path
+) -> None:
+    def model(request: dict[str, Any]) -> Reply:
+        if is_notification(request):
+            return Reply.text("The command has finished.")
+        if user_text(request) == "in the background" and not tool_results(request):
+            command = {"command": "sleep 1; touch bg-done", "description": "wait", "run_in_background": True}
+            return Reply.tool("Bash", command)
+        return Reply.text("Started." if tool_results(request) else f"You said: {user_text(request)}")
+
+    fake_api.fallback = model
+    first = claude_kernel.start("in the background")
+    claude_kernel.click(claude_kernel.wait_for_button(first, "Allow"))
+    claude_kernel.pump(first)
+    assert "Left running by this cell" in first.text() and "sleep 1; touch bg-done" in first.text()
+    claude_kernel.pump(first, until=lambda e: "The command has finished." in e.text() and "session $" in e.text())
+    assert (workdir / "bg-done").exists()
