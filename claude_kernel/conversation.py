@@ -88,6 +88,8 @@ class Conversation:
         self._restored: NotebookState | None = None
         #: Whether this conversation is written to the notebook's state file (not a fresh headless run's).
         self._persist = True
+        #: What went wrong with the notebook's state file, for the next cell to show (once each).
+        self._notices: list[str] = []
         if self._store is not None and not base.resume:
             saved = self._load_saved()
             if saved.session_id:
@@ -187,8 +189,9 @@ class Conversation:
         """A fresh conversation, with nothing spent; the one left stays resumable as a branch."""
         await self.restart(resume=None, spent_usd=0.0)
         self._leave_branch("%new")
-        self.state.cells, self.state.cost_usd = [], 0.0
-        self.state.session_id = self.current_session_id
+        self.state.keep_cells(0)
+        self.state.set_cost(0.0)
+        self.state.set_session(self.current_session_id)
         self._persist = True
         self._save()
 
@@ -205,8 +208,12 @@ class Conversation:
         if saved is None or saved.session_id != session_id:
             saved = None
         await self.restart(resume=session_id, spent_usd=saved.cost_usd if saved else 0.0)
-        self._leave_branch("%resume")
-        self.state = saved or NotebookState(self.state.notebook, session_id)
+        if saved is not None:
+            self.state = saved
+        else:
+            self._leave_branch("%resume")
+            self.state.reset()
+            self.state.set_session(session_id)
         self._persist = True
         self._save()
 
@@ -218,25 +225,40 @@ class Conversation:
             return self._store.load()
         except StateFileDamaged as exc:
             log.warning("%s", exc)
-            return NotebookState(self._store.notebook)
+            self._notices.append(f"{exc}. This notebook starts a fresh conversation.")
+        except Exception as exc:  # an unreadable data directory: carry on without the saved state
+            log.warning("could not read the notebook's conversation", exc_info=True)
+            self._notices.append(f"Could not read this notebook's saved conversation ({exc}); starting fresh.")
+        return NotebookState(self._store.notebook)
 
     def _save(self) -> None:
+        """Append what changed to the notebook's state file; a failure becomes a notice, never an exception.
+
+        The cell's reply must go out whatever the disk does (a full or read-only data directory, an
+        encoding the host cannot write), so nothing here may raise.
+        """
+        self.state.set_budget(self.options.max_budget_usd)
         if self._store is None or not self._persist:
+            self.state.take_journal()
             return
         try:
-            with self._store.update() as on_disk:
-                on_disk.session_id = self.state.session_id
-                on_disk.cells = self.state.cells
-                on_disk.branches = self.state.branches
-                on_disk.cost_usd = self.state.cost_usd
-                on_disk.budget_usd = self.options.max_budget_usd
-        except OSError as exc:  # a read-only data directory must not fail the cell
-            log.warning("could not save the notebook's conversation: %s", exc)
+            self._store.save(self.state)
+        except Exception as exc:
+            log.warning("could not save the notebook's conversation", exc_info=True)
+            self._notices.append(
+                f"Could not save this notebook's conversation ({type(exc).__name__}: {exc}); "
+                "the conversation goes on, but a restarted kernel may not continue it."
+            )
+
+    def take_notices(self) -> list[str]:
+        """Problems with the notebook's state file since the last call, for the cell to show."""
+        notices, self._notices = self._notices, []
+        return notices
 
     def _leave_branch(self, reason: str) -> None:
         """Remember the conversation being left (by %new, a rewind, %resume) as resumable."""
         if self.state.session_id and self.state.cells:
-            self.state.branches.append(Branch(self.state.session_id, len(self.state.cells), reason))
+            self.state.add_branch(Branch(self.state.session_id, len(self.state.cells), reason))
 
     async def before_turn(self, *, cell_id: str | None, interactive: bool) -> tuple[list[str], UndoOffer | None]:
         """Notes for the start of a turn, after continuing or rewinding the notebook's conversation.
@@ -244,7 +266,7 @@ class Conversation:
         Returns the notes and the file changes a rewind left in place (offered for undo, never
         undone silently).
         """
-        notes: list[str] = []
+        notes = self.take_notices()
         restored, self._restored = self._restored, None
         if restored is not None and self.current_session_id == restored.session_id:
             if interactive:
@@ -281,8 +303,8 @@ class Conversation:
         except SessionError as exc:
             return f"Could not rewind ({exc}); this cell continues the conversation as it is.", None
         self._leave_branch(f"rewound at cell {index + 1}")
-        self.state.cells = chain[: (keep + 1) if keep is not None else 0]
-        self.state.session_id = self.current_session_id
+        self.state.keep_cells((keep + 1) if keep is not None else 0)
+        self.state.set_session(self.current_session_id)
         self._save()
         later = len(dropped) - 1
         if later == 0:
@@ -307,7 +329,7 @@ class Conversation:
             return None
         if outcome.prompt_uuid and result is not None:
             first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")[:120]
-            self.state.cells.append(
+            self.state.append_cell(
                 CellTurn(
                     cell_id or "",
                     outcome.prompt_uuid,
@@ -317,8 +339,8 @@ class Conversation:
                     files_changed=list(outcome.changed_files),
                 )
             )
-        self.state.session_id = session.session_id
-        self.state.cost_usd = session.total_cost_usd
+        self.state.set_session(session.session_id)
+        self.state.set_cost(session.total_cost_usd)
         self._save()
         if outcome.prompt_uuid and outcome.changed_files:
             return UndoOffer(outcome.prompt_uuid, outcome.changed_files, session.session_id)
@@ -336,9 +358,7 @@ class Conversation:
                     await other.rewind_files(offer.prompt_uuid)
         except SessionError as exc:
             raise MagicError(f"could not undo the file changes: {exc}") from exc
-        for turn in self.state.cells:
-            if turn.prompt_uuid == offer.prompt_uuid:
-                turn.files_undone = True
+        self.state.mark_undone(offer.prompt_uuid)
         self._save()
         return "restored as before the cell: " + ", ".join(shown_path(path, self.options.cwd) for path in offer.files)
 

@@ -156,6 +156,8 @@ class ClaudeKernel(Kernel):
             responder = HeadlessResponder(self.conversation.headless_policy)
         outcome = await run_turn(session, message, sink=display, responder=responder, interrupt=interrupt, notes=notes)
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
+        for notice in conversation.take_notices():  # a state file that could not be saved
+            display.text(notice, stream="stderr")
         if allow_stdin:
             offer_undo(display, conversation, dropped=dropped, made=made)
         if outcome.status == "interrupted":

@@ -13,6 +13,7 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 
 from __future__ import annotations
 
+import sys
 from contextlib import nullcontext
 from typing import Any
 
@@ -220,6 +221,8 @@ async def run_cell(line: str, body: str) -> None:
     with nullcontext() if in_kernel else sigint_sets(interrupt):
         outcome = await run_turn(session, message, sink=displays, responder=responder, interrupt=interrupt, notes=notes)
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
+    for notice in conversation.take_notices():  # a state file that could not be saved
+        print(notice, file=sys.stderr)
     if notebook is not None and interactive:
         offer_undo(notebook, conversation, dropped=dropped, made=made)
     if args.output:

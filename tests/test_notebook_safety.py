@@ -1,0 +1,112 @@
+"""The notebook's saved conversation can never stop the kernel or withhold a reply.
+
+Kernels started through their kernelspec on the real CLI and the fake Messages API, with the
+notebook's path in ``JPY_SESSION_NAME`` as jupyter_server sets it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claude_kernel.notebook_state import StateStore
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
+
+from .conftest import _running_kernel
+from .test_notebook_conversation import remembered, restart
+from .test_notebook_state import DAMAGED
+
+pytestmark = pytest.mark.real_cli
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "jupyter-data"
+
+
+@pytest.fixture
+def notebook(workdir: Path) -> str:
+    return str(workdir / "analysis.ipynb")
+
+
+@pytest.fixture
+def notebook_env(cli_env: dict[str, str], notebook: str, data_dir: Path) -> dict[str, str]:
+    return {**cli_env, "JPY_SESSION_NAME": notebook, "JUPYTER_DATA_DIR": str(data_dir)}
+
+
+def store_of(notebook: str, data_dir: Path) -> StateStore:
+    return StateStore(notebook, root=data_dir / "claude_kernel" / "notebooks")
+
+
+KERNEL_DAMAGE = ("a list", "wrong types", "not UTF-8", "deep nesting", "truncated", "huge numbers")
+
+
+@pytest.mark.parametrize("kind", KERNEL_DAMAGE)
+def test_a_damaged_state_file_is_set_aside_and_the_notebook_starts_afresh(
+    kind: str,
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    store = store_of(notebook, data_dir)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(DAMAGED[kind])
+    for kernel in _running_kernel("claude", notebook_env, workdir):  # it starts: kernel_info answered
+        fake_api.enqueue(Reply.text("Hello."))
+        first = kernel.run("Hello", cell_id="c1")
+        assert first.reply is not None and first.reply["status"] == "ok", first.outputs
+        assert "was damaged" in first.plain() and "fresh conversation" in first.plain()
+        assert remembered(fake_api.requests[-1]) == ["Hello"]
+        aside = list(store.path.parent.glob("*.damaged-*.jsonl"))
+        assert len(aside) == 1 and aside[0].read_bytes() == DAMAGED[kind]
+        # The fresh conversation is saved again, and the note is said once.
+        fake_api.enqueue(Reply.text("Again."))
+        second = kernel.run("Again", cell_id="c2")
+        assert "damaged" not in second.plain()
+        assert store.load().session_id is not None and len(store.load().cells) == 2
+
+
+def test_a_non_utf8_locale_saves_and_answers(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    # LC_ALL=C alone puts Python in UTF-8 mode (PEP 540); PYTHONUTF8=0 makes the locale's ASCII win,
+    # as on a host whose locale encoding is not UTF-8.
+    env = {**notebook_env, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    for kernel in _running_kernel("claude", env, workdir):
+        fake_api.enqueue(Reply.text("Noted: café."), Reply.text("café"))
+        first = kernel.run("Remember café", cell_id="c1")
+        assert first.reply is not None and first.reply["status"] == "ok", first.outputs
+        assert "Could not save" not in first.streamed()
+        assert store_of(notebook, data_dir).load().cells[0].first_line == "Remember café"
+        restart(kernel)
+        after = kernel.run("Which word?", cell_id="c2")
+        assert after.reply is not None and after.reply["status"] == "ok", after.outputs
+        assert remembered(fake_api.requests[-1]) == ["Remember café", "Which word?"]
+
+
+def test_a_state_that_cannot_be_saved_is_reported_and_the_reply_still_comes(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    (data_dir / "claude_kernel").mkdir(parents=True)
+    (data_dir / "claude_kernel" / "notebooks").write_text("a file where the folder belongs")
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("One."), Reply.text("Two."))
+        first = kernel.run("one", cell_id="c1")
+        assert first.reply is not None and first.reply["status"] == "ok", first.outputs
+        assert "Could not save this notebook's conversation" in first.streamed()
+        second = kernel.run("two", cell_id="c2")
+        assert second.reply is not None and second.reply["status"] == "ok", second.outputs
+        assert remembered(fake_api.requests[-1]) == ["one", "two"]
