@@ -7,9 +7,10 @@ call the operations here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from ._gateway import default_cwd
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
 from .turn import TurnOutcome, shown_path
+from .undo import hashes, plan_undo, unrestored
 
-__all__ = ["ASK_USER", "Conversation", "MagicError", "UndoOffer"]
+__all__ = ["ASK_USER", "Conversation", "MagicError", "UndoNeedsConfirmation", "UndoOffer"]
 
 ASK_USER = HostTool(
     "ask_user",
@@ -42,6 +44,13 @@ class MagicError(Exception):
     """
 
 
+class UndoNeedsConfirmation(MagicError):
+    """The undo would lose or delete something, or undo later cells too; the message says what.
+
+    Asked again with ``confirmed=True`` (the panel's *Undo anyway*, ``%undo force``), it goes ahead.
+    """
+
+
 @dataclass(frozen=True)
 class UndoOffer:
     """Files a turn changed that can be put back as they were before that turn's message."""
@@ -51,6 +60,9 @@ class UndoOffer:
     #: The conversation that turn belongs to: after a rewind it is the branch left behind, whose
     #: file checkpoints the new branch does not have.
     session_id: str | None
+    #: The turns whose changes the restore undoes, as known when offered (a rewind's dropped cells
+    #: are no longer in the chain to look them up).
+    turns: tuple[CellTurn, ...] = ()
 
 
 class Conversation:
@@ -319,7 +331,7 @@ class Conversation:
         if not changed:
             return note, None
         files = tuple(dict.fromkeys(path for t in changed for path in t.files_changed))
-        return note, UndoOffer(changed[0].prompt_uuid, files, left)
+        return note, UndoOffer(changed[0].prompt_uuid, files, left, tuple(changed))
 
     def after_turn(self, *, cell_id: str | None, prompt: str, outcome: TurnOutcome) -> UndoOffer | None:
         """Record the turn as the cell's; the offer to undo its file changes, if it made any."""
@@ -329,42 +341,117 @@ class Conversation:
             return None
         if outcome.prompt_uuid and result is not None:
             first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")[:120]
-            self.state.append_cell(
-                CellTurn(
-                    cell_id or "",
-                    outcome.prompt_uuid,
-                    result.last_message_uuid,
-                    first_line=first_line,
-                    cost_usd=result.cost_usd,
-                    files_changed=list(outcome.changed_files),
-                )
+            cwd = session.options.cwd or os.getcwd()
+            turn = CellTurn(
+                cell_id or "",
+                outcome.prompt_uuid,
+                result.last_message_uuid,
+                first_line=first_line,
+                cost_usd=result.cost_usd,
+                files_changed=list(outcome.changed_files),
+                cwd=cwd,
+                # What the turn left in each file: an undo compares, so hand edits since are never lost silently.
+                file_hashes=hashes(outcome.changed_files, cwd),
+                files_created=list(outcome.created_files),
             )
+            self.state.append_cell(turn)
         self.state.set_session(session.session_id)
         self.state.set_cost(session.total_cost_usd)
         self._save()
-        if outcome.prompt_uuid and outcome.changed_files:
-            return UndoOffer(outcome.prompt_uuid, outcome.changed_files, session.session_id)
+        if outcome.prompt_uuid and outcome.changed_files and result is not None:
+            return UndoOffer(outcome.prompt_uuid, outcome.changed_files, session.session_id, (turn,))
         return None
 
-    async def undo(self, offer: UndoOffer) -> str:
-        """Put the offer's files back as they were before its turn; says what was restored."""
+    async def undo(self, offer: UndoOffer, confirmed: bool = False) -> str:
+        """Put the offer's files back as they were before its turn; says exactly what was restored.
+
+        Without ``confirmed``, an undo that would lose edits made since, delete a file, or undo later
+        cells too raises :class:`UndoNeedsConfirmation` and changes nothing. The restore runs in the
+        turn's own working directory (the CLI resolves its checkpoints against it), and each file
+        is checked afterwards: one left as it was is reported, and the cells stay not undone.
+        """
+        turns = self._turns_undone_with(offer)
+        if not turns:
+            raise MagicError("that cell's file changes were undone already")
+        cwd = turns[0].cwd or self.options.cwd or os.getcwd()
+
+        def show(path: str) -> str:
+            return f"`{shown_path(path, cwd)}`"
+
         try:
-            if offer.session_id is None or offer.session_id == self.current_session_id:
-                await (await self.ensure_session()).rewind_files(offer.prompt_uuid)
-            else:
-                # The turn is on a branch a rewind left: its checkpoints are there, so ask it.
-                branch = replace(self.options, resume=offer.session_id, max_budget_usd=None, spent_usd=0.0)
-                async with await Session.spawn(branch) as other:
-                    await other.rewind_files(offer.prompt_uuid)
+            async with self._checkpoints(offer.session_id, cwd) as session:
+                preview = await session.rewind_files(offer.prompt_uuid, dry_run=True)
+                if not preview.get("canRewind", False):
+                    why = preview.get("error") or "it has no checkpoint for that cell"
+                    raise MagicError(f"the CLI cannot undo that cell's file changes: {why}")
+                plan = plan_undo(turns, preview, cwd)
+                warning = plan.warning(self._name_cell, show)
+                if warning and not confirmed:
+                    raise UndoNeedsConfirmation(f"Nothing was changed yet: {warning}.")
+                before = hashes(plan.files, cwd)
+                answer = await session.rewind_files(offer.prompt_uuid)
         except SessionError as exc:
             raise MagicError(f"could not undo the file changes: {exc}") from exc
-        self.state.mark_undone(offer.prompt_uuid)
+        after = hashes(plan.files, cwd)
+        left = unrestored(plan, before, after)
+        if left or not answer.get("canRewind", False):
+            skipped = answer.get("skippedLinks")
+            restored = [path for path in plan.files if path not in left and before[path] != after[path]]
+            raise MagicError(
+                f"not restored: {', '.join(show(path) for path in left) or 'none'}"
+                + (f" (the CLI skipped {skipped} file{'s' if skipped != 1 else ''})" if skipped else "")
+                + (f"; restored: {', '.join(show(path) for path in restored)}" if restored else "")
+                + "; the cell's changes are still marked as not undone"
+            )
+        for turn in turns:
+            self.state.mark_undone(turn.prompt_uuid)
         self._save()
-        return "restored as before the cell: " + ", ".join(shown_path(path, self.options.cwd) for path in offer.files)
+        deleted = [path for path in plan.files if before[path] is not None and after[path] is None]
+        restored = [path for path in plan.files if path not in deleted and before[path] != after[path]]
+        words = []
+        if restored:
+            words.append("restored as before the cell: " + ", ".join(shown_path(path, cwd) for path in restored))
+        if deleted:
+            words.append("deleted (the cell had created them): " + ", ".join(shown_path(path, cwd) for path in deleted))
+        if len(turns) > 1:
+            words.append("undone with it: " + ", ".join(self._name_cell(turn) for turn in turns[1:]))
+        return "; ".join(words) or "nothing to restore: the files were already as before the cell"
 
-    async def undo_last(self) -> str:
+    def _turns_undone_with(self, offer: UndoOffer) -> list[CellTurn]:
+        """The offer's turn and every later one of its conversation whose changes the restore undoes."""
+        chain = self.state.cells
+        index = next((i for i, turn in enumerate(chain) if turn.prompt_uuid == offer.prompt_uuid), None)
+        if index is not None and offer.session_id in (None, self.state.session_id):
+            later = [turn for turn in chain[index + 1 :] if turn.files_changed and not turn.files_undone]
+            return [] if chain[index].files_undone else [chain[index], *later]
+        return list(offer.turns)
+
+    def _name_cell(self, turn: CellTurn) -> str:
+        index = self.state.index_of(turn.cell_id) if turn.cell_id else None
+        where = f"cell {index + 1}" if index is not None else "a cell"
+        return f"{where} `{turn.first_line[:40]}`" if turn.first_line else where
+
+    @contextlib.asynccontextmanager
+    async def _checkpoints(self, session_id: str | None, cwd: str) -> AsyncIterator[Session]:
+        """A process that can restore the turn's checkpoints: in its conversation and working directory.
+
+        The running one when it matches; otherwise a short-lived one resuming that conversation
+        there (after ``%cwd`` the running CLI would resolve the checkpoints against the wrong
+        folder and skip them all).
+        """
+        current = session_id in (None, self.current_session_id)
+        if current and cwd == (self.options.cwd or os.getcwd()):
+            yield await self.ensure_session()
+            return
+        resume = self.current_session_id if current else session_id
+        other = replace(self.options, resume=resume, cwd=cwd, max_budget_usd=None, spent_usd=0.0)
+        async with await Session.spawn(other) as session:
+            yield session
+
+    async def undo_last(self, confirmed: bool = False) -> str:
         """Undo the file changes of the latest cell whose changes are still in place."""
         for turn in reversed(self.state.cells):
             if turn.files_changed and not turn.files_undone:
-                return await self.undo(UndoOffer(turn.prompt_uuid, tuple(turn.files_changed), self.state.session_id))
+                offer = UndoOffer(turn.prompt_uuid, tuple(turn.files_changed), self.state.session_id, (turn,))
+                return await self.undo(offer, confirmed)
         raise MagicError("no cell in this conversation changed files (or their changes were undone)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import jsonschema
 
-from .conversation import Conversation, MagicError
+from .conversation import Conversation, MagicError, UndoNeedsConfirmation
 from .session import HostTool
 from .turn import usd
 
@@ -247,9 +247,17 @@ async def _rerun(conversation: Conversation, args: str) -> str:
     return "re-running a cell appends it to the conversation"
 
 
-@_magic(("%undo", "put back the files the most recent cell that changed files changed"))
+@_magic(
+    ("%undo", "put back the files the most recent cell that changed files changed"),
+    ("%undo force", "the same, even where it loses edits made since, deletes files or undoes later cells"),
+)
 async def _undo(conversation: Conversation, args: str) -> str:
-    return await conversation.undo_last()
+    if args not in ("", "force"):
+        raise MagicError("usage: %undo [force]")
+    try:
+        return await conversation.undo_last(confirmed=args == "force")
+    except UndoNeedsConfirmation as exc:
+        raise UndoNeedsConfirmation(f"{exc} `%undo force` goes ahead.") from None
 
 
 @_magic(("%history", "this notebook's conversation, cell by cell, and its earlier branches"))

@@ -70,6 +70,8 @@ class CellTurn:
     #: What each changed file held at the end of the turn (sha256 hex; None: the file was absent),
     #: so that an undo can tell a file edited by hand since from one only this turn touched.
     file_hashes: dict[str, str | None] = field(default_factory=dict)
+    #: The changed files the turn created: undoing it deletes them.
+    files_created: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,14 +108,20 @@ def _usd(raw: dict[str, Any], key: str, *, optional: bool = False) -> Any:
     return float(value)
 
 
-def _cell(raw: dict[str, Any]) -> CellTurn:
-    files = raw.get("files_changed", [])
+def _paths(raw: dict[str, Any], key: str) -> list[str]:
+    files = raw.get(key, [])
     if not isinstance(files, list) or len(files) > _MAX_FILES or not all(isinstance(f, str) for f in files):
-        raise _Invalid("'files_changed' must be a list of paths")
+        raise _Invalid(f"{key!r} must be a list of paths")
+    return list(files)
+
+
+def _cell(raw: dict[str, Any]) -> CellTurn:
     hashes = raw.get("file_hashes", {})
     if not isinstance(hashes, dict) or len(hashes) > _MAX_FILES:
         raise _Invalid("'file_hashes' must be an object")
-    for digest in hashes.values():
+    for path, digest in hashes.items():
+        if len(path) > _MAX_TEXT:
+            raise _Invalid("'file_hashes' has an overlong path")
         if digest is not None and not (isinstance(digest, str) and len(digest) <= 128):
             raise _Invalid("'file_hashes' values must be hashes or null")
     undone = raw.get("files_undone", False)
@@ -125,10 +133,11 @@ def _cell(raw: dict[str, Any]) -> CellTurn:
         last_uuid=_text(raw, "last_uuid", optional=True),
         first_line=_text(raw, "first_line") if "first_line" in raw else "",
         cost_usd=_usd(raw, "cost_usd") if "cost_usd" in raw else 0.0,
-        files_changed=list(files),
+        files_changed=_paths(raw, "files_changed"),
         files_undone=undone,
         cwd=_text(raw, "cwd") if "cwd" in raw else "",
         file_hashes=dict(hashes),
+        files_created=_paths(raw, "files_created"),
     )
 
 
