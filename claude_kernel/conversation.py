@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._gateway import default_cwd
+from .notebook_identity import NotebookFile, find_moved, moved_here, same_notebook, stamp_of
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import HostTool, Session, SessionError, SessionOptions
 from .turn import TurnOutcome, shown_path
@@ -102,16 +103,71 @@ class Conversation:
         self._persist = True
         #: What went wrong with the notebook's state file, for the next cell to show (once each).
         self._notices: list[str] = []
+        #: The notebook file as found at start (None: no file to tell notebooks apart by).
+        self._file: NotebookFile | None = None
+        #: A conversation saved under this notebook's name that may be another notebook's, until
+        #: the first cell's id decides (see notebook_identity); nothing is written meanwhile.
+        self._undecided: NotebookState | None = None
         if self._store is not None and not base.resume:
+            self._file = NotebookFile.read(self._store.notebook)
             saved = self._load_saved()
-            if saved.session_id:
-                self.state, self._restored = saved, saved
-                self.options = replace(
-                    self.options,
-                    resume=saved.session_id,
-                    spent_usd=saved.cost_usd,
-                    max_budget_usd=saved.budget_usd or self.options.max_budget_usd,
-                )
+            moved = self._adopt_moved(self._file) if not saved.session_id and self._file is not None else None
+            if moved is not None:
+                self._continue(moved)  # found by this very file: it is this notebook's
+            elif saved.session_id and same_notebook(saved, self._file, None):
+                self._continue(saved)
+            elif saved.session_id:
+                self._undecided, self._persist = saved, False
+
+    def _continue(self, saved: NotebookState) -> None:
+        """Take up the notebook's saved conversation: the next start resumes it, with its cost and budget."""
+        self.state, self._restored, self._persist = saved, saved, True
+        self.options = replace(
+            self.options,
+            resume=saved.session_id,
+            spent_usd=saved.cost_usd,
+            max_budget_usd=saved.budget_usd or self.options.max_budget_usd,
+        )
+
+    def _adopt_moved(self, notebook: NotebookFile) -> NotebookState | None:
+        """The conversation of this notebook saved under the name it had before a rename, taken over."""
+        assert self._store is not None
+        try:
+            for candidate in find_moved(self._store.path.parent, notebook):
+                previous = StateStore.of_file(candidate)
+                if previous is None or previous.path == self._store.path:
+                    continue
+                state = previous.load()
+                if moved_here(state, notebook):
+                    old_name = state.notebook
+                    self._store.adopt(state, previous)
+                    self._notices.append(f"This notebook was {old_name} before: its conversation came with it.")
+                    return state
+        except Exception:  # looking for a renamed notebook's conversation must never stop the kernel
+            log.warning("could not look for this notebook's conversation under an earlier name", exc_info=True)
+        return None
+
+    async def _decide_identity(self, cell_id: str | None) -> list[str]:
+        """At the first cell: continue the conversation saved under this name, or set it aside."""
+        undecided, self._undecided = self._undecided, None
+        if undecided is None or self._store is None:
+            return []
+        if same_notebook(undecided, self._file, cell_id):
+            self._continue(undecided)
+            await self.restart(
+                resume=undecided.session_id, spent_usd=undecided.cost_usd, max_budget_usd=self.options.max_budget_usd
+            )
+            return []
+        self._persist = True
+        try:
+            aside = str(self._store.set_aside())
+        except OSError as exc:
+            aside = f"not moved ({exc})"
+        return [
+            f"A conversation was kept for a notebook at this path, but not for this one (none of these cells "
+            f"ran in it): this notebook starts its own. The other one was set aside as {aside}; "
+            f"`%resume {undecided.session_id}` would continue it here."
+        ]
 
     # -- the process --------------------------------------------------------------------------
 
@@ -278,7 +334,8 @@ class Conversation:
         Returns the notes and the file changes a rewind left in place (offered for undo, never
         undone silently).
         """
-        notes = self.take_notices()
+        identity = await self._decide_identity(cell_id)
+        notes = [*self.take_notices(), *identity]
         restored, self._restored = self._restored, None
         if restored is not None and self.current_session_id == restored.session_id:
             if interactive:
@@ -357,6 +414,8 @@ class Conversation:
             self.state.append_cell(turn)
         self.state.set_session(session.session_id)
         self.state.set_cost(session.total_cost_usd)
+        if self._store is not None:
+            self.state.set_file_stamp(stamp_of(self._store.notebook))
         self._save()
         if outcome.prompt_uuid and outcome.changed_files and result is not None:
             return UndoOffer(outcome.prompt_uuid, outcome.changed_files, session.session_id, (turn,))

@@ -7,7 +7,9 @@ continues the notebook's conversation and a re-run cell can rewind it.
 The file is a log, one JSON object per line, each an operation on the state (``"op"`` names it):
 ``notebook`` (the first line: the notebook's path and the format), ``session``, ``cell`` (a cell's
 turn joins the chain), ``keep`` (the chain is cut to its first N turns, by a rewind or ``%new``),
-``branch``, ``cost``, ``budget``, ``undone`` and ``reset``. Saving after a cell appends the few
+``branch``, ``cost``, ``budget``, ``undone``, ``reset``, and for the notebook's identity ``file``
+(the notebook file's inode and ctime) and ``ran`` (cell ids that ran in it; see
+``notebook_identity``). Saving after a cell appends the few
 lines that cell changed, so the cost of saving does not grow with the notebook (rewriting the whole
 state after each cell made a notebook's life quadratic). Loading replays the log and, when it has
 grown well past the state it describes, rewrites it compacted (one line per turn and branch). A
@@ -108,6 +110,13 @@ def _usd(raw: dict[str, Any], key: str, *, optional: bool = False) -> Any:
     return float(value)
 
 
+def _whole(raw: dict[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise _Invalid(f"{key!r} must be a whole number, not {value!r}")
+    return value
+
+
 def _paths(raw: dict[str, Any], key: str) -> list[str]:
     files = raw.get(key, [])
     if not isinstance(files, list) or len(files) > _MAX_FILES or not all(isinstance(f, str) for f in files):
@@ -156,6 +165,10 @@ class NotebookState:
     cost_usd: float = 0.0
     #: The spending cap set with ``%budget`` (None: no cap); it holds across kernel restarts.
     budget_usd: float | None = None
+    #: Every cell id that ever sent a turn here (rewinds and ``%new`` included): the notebook's cells.
+    known_cells: set[str] = field(default_factory=set)
+    #: The notebook file as last seen after a turn: (device, inode, ctime, mtime; in ns). See notebook_identity.
+    file_stamp: tuple[int, int, int, int] | None = None
     _journal: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     def index_of(self, cell_id: str) -> int | None:
@@ -191,6 +204,10 @@ class NotebookState:
     def mark_undone(self, prompt_uuid: str) -> None:
         self._do({"op": "undone", "prompt_uuid": prompt_uuid})
 
+    def set_file_stamp(self, stamp: tuple[int, int, int, int] | None) -> None:
+        if stamp is not None and stamp != self.file_stamp:
+            self._do(_file_op(stamp))
+
     def reset(self) -> None:
         """Forget everything but the notebook's name (another conversation takes over)."""
         self._do({"op": "reset"})
@@ -214,7 +231,15 @@ class NotebookState:
             budget = _usd(op, "budget_usd", optional=True)
             self.budget_usd = budget if budget else None
         elif kind == "cell":
-            self.cells.append(_cell(op))
+            turn = _cell(op)
+            self.cells.append(turn)
+            if turn.cell_id:
+                self.known_cells.add(turn.cell_id)
+        elif kind == "ran":
+            ids = _paths(op, "cell_ids")
+            self.known_cells.update(ids)
+        elif kind == "file":
+            self.file_stamp = (_whole(op, "dev"), _whole(op, "ino"), _whole(op, "ctime_ns"), _whole(op, "mtime_ns"))
         elif kind == "keep":
             count = op.get("cells")
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= len(self.cells):
@@ -244,10 +269,20 @@ class NotebookState:
         ops: list[dict[str, Any]] = [{"op": "notebook", "format": FORMAT, "notebook": self.notebook}]
         ops += [{"op": "branch", **asdict(branch)} for branch in self.branches]
         ops += [{"op": "cell", **asdict(turn)} for turn in self.cells]
+        earlier = sorted(self.known_cells - {turn.cell_id for turn in self.cells})
+        if earlier:
+            ops.append({"op": "ran", "cell_ids": earlier})
+        if self.file_stamp is not None:
+            ops.append(_file_op(self.file_stamp))
         ops.append({"op": "session", "session_id": self.session_id})
         ops.append({"op": "cost", "cost_usd": self.cost_usd})
         ops.append({"op": "budget", "budget_usd": self.budget_usd})
         return ops
+
+
+def _file_op(stamp: tuple[int, int, int, int]) -> dict[str, Any]:
+    dev, ino, ctime_ns, mtime_ns = stamp
+    return {"op": "file", "dev": dev, "ino": ino, "ctime_ns": ctime_ns, "mtime_ns": mtime_ns}
 
 
 def _line(op: dict[str, Any]) -> str:
@@ -312,6 +347,33 @@ class StateStore:
         if lines > 2 * (len(state.cells) + len(state.branches)) + 32:
             self._rewrite(state)
         return state
+
+    @classmethod
+    def of_file(cls, path: Path) -> StateStore | None:
+        """The store whose file is ``path`` (its first line names the notebook); None if it names none."""
+        try:
+            with open(path, encoding="utf-8") as source:
+                header = json.loads(source.readline())
+            store = cls(header["notebook"], root=path.parent)
+        except (OSError, ValueError, RecursionError, TypeError, KeyError):
+            return None
+        return store if store.path == path else None
+
+    def set_aside(self) -> Path:
+        """Move the file away (it is another notebook's); a later load starts empty."""
+        aside = self.path.with_name(f"{self.path.stem}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+        with self._locked():
+            self.path.replace(aside)
+            self._lines = 0
+        return aside
+
+    def adopt(self, state: NotebookState, previous: StateStore) -> None:
+        """Take over ``state``, loaded from ``previous`` (the notebook's file under its old name)."""
+        state.notebook = self.notebook
+        with self._locked():
+            self._rewrite(state)
+        with contextlib.suppress(FileNotFoundError):
+            previous.path.unlink()
 
     def save(self, state: NotebookState) -> None:
         """Append what changed since the last save (nothing: no write)."""

@@ -6,6 +6,7 @@ notebook's path in ``JPY_SESSION_NAME`` as jupyter_server sets it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,85 @@ def test_a_state_that_cannot_be_saved_is_reported_and_the_reply_still_comes(
         second = kernel.run("two", cell_id="c2")
         assert second.reply is not None and second.reply["status"] == "ok", second.outputs
         assert remembered(fake_api.requests[-1]) == ["one", "two"]
+
+
+def write_notebook(path: Path, cell_ids: list[str]) -> None:
+    """A notebook file as jupyter_server saves it (in place), holding cells with these ids."""
+    cells = [{"id": i, "cell_type": "markdown", "metadata": {}, "source": "x"} for i in cell_ids]
+    content = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(content, out)
+
+
+def test_a_new_notebook_at_an_old_path_starts_afresh(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    write_notebook(Path(notebook), [])
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("Noted."))
+        assert kernel.run("The secret is PUMA", cell_id="old-1").reply["status"] == "ok"
+        assert kernel.run("%budget 1").reply["status"] == "ok"
+    Path(notebook).unlink()
+    keep_inode_busy = workdir / "other.txt"
+    keep_inode_busy.write_text("so the new notebook cannot reuse the old one's inode")
+    write_notebook(Path(notebook), [])  # Untitled.ipynb again: another notebook, the same name
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("No secret here."))
+        fresh = kernel.run("What is the secret?", cell_id="new-1")
+        assert fresh.reply is not None and fresh.reply["status"] == "ok", fresh.outputs
+        assert remembered(fake_api.requests[-1]) == ["What is the secret?"]
+        assert "starts its own" in fresh.plain() and "set aside" in fresh.plain()
+        state = store_of(notebook, data_dir).load()
+        assert state.budget_usd is None and [c.cell_id for c in state.cells] == ["new-1"]
+        assert len(list(store_of(notebook, data_dir).path.parent.glob("*.set-aside-*.jsonl"))) == 1
+
+
+@pytest.mark.parametrize("saved", [True, False], ids=["saved", "never saved"])
+def test_the_same_notebook_continues_when_a_new_cell_runs_first_after_a_restart(
+    saved: bool,
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    write_notebook(Path(notebook), [])
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("Noted: HERON."), Reply.text("HERON."))
+        assert kernel.run("Remember HERON", cell_id="c1").reply["status"] == "ok"
+        if saved:
+            write_notebook(Path(notebook), ["c1", "c2"])
+        restart(kernel)
+        after = kernel.run("Which bird?", cell_id="c2")
+        assert after.reply is not None and after.reply["status"] == "ok", after.outputs
+        assert remembered(fake_api.requests[-1]) == ["Remember HERON", "Which bird?"]
+        assert "Continuing this notebook's conversation" in after.plain()
+
+
+def test_a_renamed_notebook_keeps_its_conversation(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    write_notebook(Path(notebook), [])
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("Noted: LYNX."))
+        assert kernel.run("Remember LYNX", cell_id="c1").reply["status"] == "ok"
+    renamed = workdir / "renamed.ipynb"
+    Path(notebook).rename(renamed)
+    for kernel in _running_kernel("claude", {**notebook_env, "JPY_SESSION_NAME": str(renamed)}, workdir):
+        fake_api.enqueue(Reply.text("LYNX."))
+        after = kernel.run("Which animal?", cell_id="c2")
+        assert after.reply is not None and after.reply["status"] == "ok", after.outputs
+        assert remembered(fake_api.requests[-1]) == ["Remember LYNX", "Which animal?"]
+        assert "was " + notebook + " before" in after.plain()
+    assert not store_of(notebook, data_dir).path.exists()
+    assert store_of(str(renamed), data_dir).load().notebook == str(renamed)

@@ -145,3 +145,19 @@ def test_two_kernels_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     cells = StateStore("shared.ipynb", root=tmp_path).load().cells
     assert len(cells) == 80 and len({c.cell_id for c in cells}) == 80
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_the_notebooks_identity_survives_compaction(tmp_path: Path) -> None:
+    store = StateStore("nb", root=tmp_path)
+    state = store.load()
+    state.append_cell(CellTurn("c1", "u1", "l1"))
+    state.append_cell(CellTurn("c2", "u2", "l2"))
+    state.keep_cells(1)  # c2 rewound away: still one of the notebook's cells
+    state.set_file_stamp((1, 2, 3, 4))
+    state.set_session("s1")
+    store.save(state)
+    state.notebook = "nb"
+    store._rewrite(state)
+    loaded = store.load()
+    assert loaded.known_cells == {"c1", "c2"} and loaded.file_stamp == (1, 2, 3, 4)
+    assert [c.cell_id for c in loaded.cells] == ["c1"]
