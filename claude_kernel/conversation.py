@@ -18,8 +18,8 @@ from typing import Any
 from ._gateway import default_cwd
 from .notebook_identity import NotebookFile, find_moved, moved_here, same_notebook, stamp_of
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
-from .session import HostTool, Session, SessionError, SessionOptions
-from .turn import TurnOutcome, shown_path
+from .session import BudgetExceededError, HostTool, Session, SessionError, SessionOptions
+from .turn import TurnOutcome, shown_path, usd
 from .undo import hashes, plan_undo, unrestored
 
 __all__ = ["ASK_USER", "Conversation", "MagicError", "UndoNeedsConfirmation", "UndoOffer"]
@@ -108,7 +108,11 @@ class Conversation:
         #: A conversation saved under this notebook's name that may be another notebook's, until
         #: the first cell's id decides (see notebook_identity); nothing is written meanwhile.
         self._undecided: NotebookState | None = None
-        if self._store is not None and not base.resume:
+        #: Whether another kernel owns the notebook's conversation: this one then works on a fork.
+        self._guest = False
+        if self._store is not None and not base.resume and not self._claim(self._store):
+            self._become_guest(self._load_saved())
+        elif self._store is not None and not base.resume:
             self._file = NotebookFile.read(self._store.notebook)
             saved = self._load_saved()
             moved = self._adopt_moved(self._file) if not saved.session_id and self._file is not None else None
@@ -118,6 +122,37 @@ class Conversation:
                 self._continue(saved)
             elif saved.session_id:
                 self._undecided, self._persist = saved, False
+
+    def _claim(self, store: StateStore) -> bool:
+        """Whether this kernel is the notebook's one writer (see ``StateStore.claim``)."""
+        try:
+            return store.claim()
+        except OSError:  # no lock to be had (a read-only data directory): nothing is written either
+            return True
+
+    def _become_guest(self, saved: NotebookState) -> None:
+        """Another kernel runs this notebook's conversation: continue it on a fork, never in it.
+
+        Two processes appending to one transcript interleave their turns, and a restart then
+        loses some. The fork starts from everything the notebook said so far; its turns are
+        listed among the notebook's branches and its cost counts against the notebook's budget.
+        """
+        self._guest, self._persist = True, False
+        if not saved.session_id:
+            return
+        self.state = saved
+        self.options = replace(
+            self.options,
+            resume=saved.session_id,
+            fork_session=True,
+            spent_usd=0.0,
+            max_budget_usd=saved.budget_usd or self.options.max_budget_usd,
+        )
+        self._notices.append(
+            f"Another kernel is running this notebook's conversation (session {saved.session_id}): this one "
+            "continues it on a branch of its own, so the two never mix; `%history` lists the branch, and "
+            "the budget counts both."
+        )
 
     def _continue(self, saved: NotebookState) -> None:
         """Take up the notebook's saved conversation: the next start resumes it, with its cost and budget."""
@@ -306,7 +341,7 @@ class Conversation:
         encoding the host cannot write), so nothing here may raise.
         """
         self.state.set_budget(self.options.max_budget_usd)
-        if self._store is None or not self._persist:
+        if self._store is None or not self._persist or self._guest:
             self.state.take_journal()
             return
         try:
@@ -335,6 +370,7 @@ class Conversation:
         undone silently).
         """
         identity = await self._decide_identity(cell_id)
+        await self._share_budget()
         notes = [*self.take_notices(), *identity]
         restored, self._restored = self._restored, None
         if restored is not None and self.current_session_id == restored.session_id:
@@ -390,6 +426,48 @@ class Conversation:
         files = tuple(dict.fromkeys(path for t in changed for path in t.files_changed))
         return note, UndoOffer(changed[0].prompt_uuid, files, left, tuple(changed))
 
+    async def _share_budget(self) -> None:
+        """Hold the notebook's budget across every kernel on it: this one may spend what others left.
+
+        The owner's cap is its own (``%budget``); a guest follows the notebook's, as its file says.
+        """
+        if self._store is None or (not self._guest and self.options.max_budget_usd is None):
+            return
+        session = await self.ensure_session()
+        try:
+            elsewhere = self._store.spent_elsewhere(session.session_id if self._guest else None)
+        except Exception:
+            log.warning("could not read what other kernels spent", exc_info=True)
+            return
+        cap = self._store.ledger.budget_usd if self._guest else self.options.max_budget_usd
+        if cap is None or (elsewhere <= 0 and not self._guest):
+            return
+        if cap - elsewhere <= 0 or cap - elsewhere <= session.total_cost_usd:
+            spent = elsewhere + session.total_cost_usd
+            exhausted = BudgetExceededError(cap, spent)
+            exhausted.args = (
+                f"this notebook reached its budget of {usd(cap)} (spent ${spent:.4f} by its kernels together); "
+                "raise it with `%budget USD`, or `%budget off`",
+            )
+            raise exhausted
+        session.options = replace(session.options, max_budget_usd=cap - elsewhere)
+
+    def _record_guest_turn(self, session: Session) -> None:
+        """A guest's turn: its branch among the notebook's (once) and what it spent, in the owner's file."""
+        if self._store is None or not session.session_id:
+            return
+        # The same operations the owner writes, built on a scratch state.
+        record = NotebookState(self._store.notebook)
+        if session.session_id not in self._store.ledger.guest_costs:
+            record.add_branch(Branch(session.session_id, len(self.state.cells), "a second kernel on this notebook"))
+        record.set_guest_cost(session.session_id, session.total_cost_usd)
+        ops = record.take_journal()
+        try:
+            self._store.append(ops)
+        except Exception as exc:
+            log.warning("could not record this kernel's branch", exc_info=True)
+            self._notices.append(f"Could not record this kernel's branch in the notebook's state ({exc}).")
+
     def after_turn(self, *, cell_id: str | None, prompt: str, outcome: TurnOutcome) -> UndoOffer | None:
         """Record the turn as the cell's; the offer to undo its file changes, if it made any."""
         session = self.session
@@ -417,6 +495,8 @@ class Conversation:
         if self._store is not None:
             self.state.set_file_stamp(stamp_of(self._store.notebook))
         self._save()
+        if self._guest:
+            self._record_guest_turn(session)
         if outcome.prompt_uuid and outcome.changed_files and result is not None:
             return UndoOffer(outcome.prompt_uuid, outcome.changed_files, session.session_id, (turn,))
         return None

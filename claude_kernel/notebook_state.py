@@ -169,6 +169,9 @@ class NotebookState:
     known_cells: set[str] = field(default_factory=set)
     #: The notebook file as last seen after a turn: (device, inode, ctime, mtime; in ns). See notebook_identity.
     file_stamp: tuple[int, int, int, int] | None = None
+    #: What kernels that found the notebook's conversation owned by another spent on their own
+    #: branches, by session id: the notebook's budget counts them too.
+    guest_costs: dict[str, float] = field(default_factory=dict)
     _journal: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     def index_of(self, cell_id: str) -> int | None:
@@ -186,6 +189,14 @@ class NotebookState:
     def set_cost(self, cost_usd: float) -> None:
         if cost_usd != self.cost_usd:
             self._do({"op": "cost", "cost_usd": cost_usd})
+
+    def set_guest_cost(self, session_id: str, cost_usd: float) -> None:
+        if self.guest_costs.get(session_id) != cost_usd:
+            self._do({"op": "guest_cost", "session_id": session_id, "cost_usd": cost_usd})
+
+    def spent_by_all(self) -> float:
+        """What the notebook has spent: its conversation, and other kernels' branches beside it."""
+        return self.cost_usd + sum(self.guest_costs.values())
 
     def set_budget(self, budget_usd: float | None) -> None:
         if budget_usd != self.budget_usd:
@@ -235,6 +246,8 @@ class NotebookState:
             self.cells.append(turn)
             if turn.cell_id:
                 self.known_cells.add(turn.cell_id)
+        elif kind == "guest_cost":
+            self.guest_costs[_text(op, "session_id")] = _usd(op, "cost_usd")
         elif kind == "ran":
             ids = _paths(op, "cell_ids")
             self.known_cells.update(ids)
@@ -274,6 +287,7 @@ class NotebookState:
             ops.append({"op": "ran", "cell_ids": earlier})
         if self.file_stamp is not None:
             ops.append(_file_op(self.file_stamp))
+        ops += [{"op": "guest_cost", "session_id": k, "cost_usd": v} for k, v in self.guest_costs.items()]
         ops.append({"op": "session", "session_id": self.session_id})
         ops.append({"op": "cost", "cost_usd": self.cost_usd})
         ops.append({"op": "budget", "budget_usd": self.budget_usd})
@@ -301,6 +315,12 @@ class StateStore:
         self.path = folder / f"{stem}-{digest}.jsonl"
         #: Lines in the file as this store last saw it (replayed or appended): when to compact.
         self._lines = 0
+        #: How far this store has read or written the file (bytes, and the file's inode): the
+        #: lines past it are another kernel's.
+        self._seen: tuple[int, int] = (0, 0)
+        #: What every kernel on this notebook spent and the budget, as the file says (see spent_elsewhere).
+        self.ledger = NotebookState(notebook)
+        self._owner: int | None = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -343,10 +363,63 @@ class StateStore:
             self._lines = 0
             raise StateFileDamaged(self.path, aside, exc) from None
         self._lines = lines
-        # Past twice what the state needs (and some slack), rewrite it: replay stays proportional.
-        if lines > 2 * (len(state.cells) + len(state.branches)) + 32:
+        self._seen = (len(data), self.path.stat().st_ino)
+        self.ledger = NotebookState(self.notebook)
+        self.ledger.cost_usd, self.ledger.guest_costs = state.cost_usd, dict(state.guest_costs)
+        self.ledger.budget_usd = state.budget_usd
+        # Past twice what the state needs (and some slack), rewrite it: replay stays proportional. Not
+        # while another kernel owns the notebook: it reads on from where it was in this file.
+        if lines > 2 * (len(state.cells) + len(state.branches)) + 32 and self._owner is not None:
             self._rewrite(state)
         return state
+
+    def claim(self) -> bool:
+        """Become the notebook's one writer for as long as this process lives; False if another kernel is.
+
+        An ``flock`` on the owner file: the system drops it when the process ends, however it ends.
+        """
+        if self._owner is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_suffix(".owner"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._owner = fd
+        return True
+
+    def _read_others(self) -> None:
+        """Take in the spending other kernels appended since this store last read or wrote (lock held)."""
+        offset, inode = self._seen
+        try:
+            with open(self.path, "rb") as source:
+                found = os.fstat(source.fileno())
+                if found.st_ino != inode or found.st_size < offset:
+                    offset = 0  # replaced (compacted by a restarted owner): its totals are absolute
+                source.seek(offset)
+                data = source.read()
+        except FileNotFoundError:
+            return
+        for line in data.decode("utf-8", "replace").splitlines():
+            with contextlib.suppress(ValueError, RecursionError, AttributeError):
+                op = json.loads(line)
+                if op.get("op") in ("cost", "guest_cost", "budget"):
+                    self.ledger.apply(op)
+        self._seen = (offset + len(data), found.st_ino)
+
+    def spent_elsewhere(self, own: str | None) -> float:
+        """What the other kernels on this notebook spent: the owner's conversation unless ``own`` is
+        None (the owner asks), and every guest branch but ``own``."""
+        try:
+            with self._locked():
+                self._read_others()
+        except OSError:
+            pass  # then what was known last
+        ledger = self.ledger
+        guests = sum(cost for session, cost in ledger.guest_costs.items() if session != own)
+        return guests + (ledger.cost_usd if own is not None else 0.0)
 
     @classmethod
     def of_file(cls, path: Path) -> StateStore | None:
@@ -380,16 +453,26 @@ class StateStore:
         journal = state.take_journal()
         if not journal:
             return
+        self.append(journal)
+
+    def append(self, ops: list[dict[str, Any]]) -> None:
+        """Append operations to the file (creating it with its header), taking in others' first."""
         with self._locked():
+            self._read_others()
             header = [] if self.path.exists() else [{"op": "notebook", "format": FORMAT, "notebook": self.notebook}]
-            payload = "".join(_line(op) for op in [*header, *journal]).encode("utf-8")
+            payload = "".join(_line(op) for op in [*header, *ops]).encode("utf-8")
             # One write on an O_APPEND descriptor: the lines land whole, after any other writer's.
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, payload)
+                found = os.fstat(fd)
             finally:
                 os.close(fd)
-            self._lines += len(header) + len(journal)
+            self._lines += len(header) + len(ops)
+            self._seen = (found.st_size, found.st_ino)
+            for op in ops:
+                if op["op"] in ("cost", "guest_cost", "budget"):
+                    self.ledger.apply(op)
 
     def _rewrite(self, state: NotebookState) -> None:
         ops = state.compacted()
@@ -405,6 +488,8 @@ class StateStore:
                 os.unlink(temporary)
             raise
         self._lines = len(ops)
+        found = self.path.stat()
+        self._seen = (found.st_size, found.st_ino)
 
 
 class StateFileDamaged(Exception):

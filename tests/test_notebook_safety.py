@@ -193,3 +193,45 @@ def test_a_renamed_notebook_keeps_its_conversation(
         assert "was " + notebook + " before" in after.plain()
     assert not store_of(notebook, data_dir).path.exists()
     assert store_of(str(renamed), data_dir).load().notebook == str(renamed)
+
+
+def test_a_second_kernel_on_the_notebook_forks_and_the_budget_counts_both(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    for first in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("Noted: OWL."))
+        assert first.run("Remember OWL", cell_id="c1").reply["status"] == "ok"
+        for second in _running_kernel("claude", notebook_env, workdir):
+            fake_api.enqueue(Reply.text("OWL."))
+            forked = second.run("Which bird?", cell_id="c2")
+            assert forked.reply is not None and forked.reply["status"] == "ok", forked.outputs
+            assert "Another kernel is running this notebook's conversation" in forked.plain()
+            assert remembered(fake_api.requests[-1]) == ["Remember OWL", "Which bird?"]
+            # A budget that one more turn of the first kernel crosses, counting what the fork spent.
+            state = store_of(notebook, data_dir).load()
+            [fork_cost] = state.guest_costs.values()
+            assert first.run(f"%budget {1.5 * state.cost_usd + fork_cost}").reply["status"] == "ok"
+
+            fake_api.enqueue(Reply.text("Next."))
+            own = first.run("next", cell_id="c3")
+            assert own.reply is not None and own.reply["status"] == "ok", own.outputs
+            assert remembered(fake_api.requests[-1]) == ["Remember OWL", "next"]  # nothing of the fork
+
+            # Both kernels' spending together is past the budget: the fork is refused before sending.
+            requests = len(fake_api.requests)
+            refused = second.run("more", cell_id="c4")
+            assert refused.reply is not None and refused.reply["ename"] == "BudgetExceededError", refused.outputs
+            assert len(fake_api.requests) == requests
+    for again in _running_kernel("claude", notebook_env, workdir):
+        again.run("%budget off")
+        fake_api.enqueue(Reply.text("Still OWL."))
+        after = again.run("and now?", cell_id="c5")
+        assert after.reply is not None and after.reply["status"] == "ok", after.outputs
+        assert remembered(fake_api.requests[-1]) == ["Remember OWL", "next", "and now?"]
+        history = again.run("%history").streamed()
+        assert "a second kernel on this notebook" in history

@@ -74,8 +74,10 @@ def test_every_change_replays_to_the_same_state(tmp_path: Path) -> None:
     assert store.load().cells == [] and store.load().session_id is None
 
 
-def test_a_long_log_is_compacted_on_load(tmp_path: Path) -> None:
+def test_a_long_log_is_compacted_on_load_by_its_owner(tmp_path: Path) -> None:
     store = StateStore("nb", root=tmp_path)
+    assert store.claim()
+    assert not StateStore("nb", root=tmp_path).claim()  # one owner per notebook
     state = store.load()
     for index in range(200):  # 200 cost updates for one turn: the log outgrows the state
         state.set_cost(index + 1.0)
