@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from ._gateway import default_cwd
 from .notebook_identity import NotebookFile, find_moved, moved_here, same_notebook, stamp_of
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
-from .session import BudgetExceededError, HostTool, Session, SessionError, SessionOptions
+from .session import BudgetExceededError, HostTool, ProcessDiedError, Session, SessionError, SessionOptions
 from .turn import TurnOutcome, shown_path, usd
 from .undo import hashes, plan_undo, unrestored
 
@@ -36,6 +37,9 @@ ASK_USER = HostTool(
 )
 
 log = logging.getLogger("claude_kernel")
+
+#: What the CLI prints (and exits 1) when ``--resume`` names a session it has no transcript of.
+_TRANSCRIPT_GONE = "No conversation found with session ID"
 
 
 class MagicError(Exception):
@@ -103,6 +107,8 @@ class Conversation:
         self._persist = True
         #: What went wrong with the notebook's state file, for the next cell to show (once each).
         self._notices: list[str] = []
+        #: What happened to the conversation that ``%session`` should say (a transcript found gone).
+        self.history_note: str | None = None
         #: The notebook file as found at start (None: no file to tell notebooks apart by).
         self._file: NotebookFile | None = None
         #: A conversation saved under this notebook's name that may be another notebook's, until
@@ -215,7 +221,33 @@ class Conversation:
         cwd = self.options.cwd
         if cwd and not os.path.isdir(cwd):
             raise MagicError(f"the working directory {cwd} no longer exists; choose another with %cwd PATH")
-        return await Session.spawn(self.options)
+        try:
+            return await Session.spawn(self.options)
+        except ProcessDiedError as exc:
+            lost = self.options.resume
+            if not lost or _TRANSCRIPT_GONE not in str(exc):
+                raise
+        # The transcript is gone (the CLI deletes them after `cleanupPeriodDays`, 30 by default; a
+        # kernel on another host has none): every cell would fail the same way. Start afresh, once.
+        self.options = replace(self.options, resume=None, fork_session=False)
+        session = await Session.spawn(self.options)
+        self._restored = None
+        self.state.keep_cells(0)  # the cells' turns were in the lost transcript: nothing to rewind to
+        self.state.set_session(None)
+        self._save()
+        why = (
+            "the CLI no longer has its transcript (it deletes transcripts after `cleanupPeriodDays`, 30 days "
+            "by default, and a kernel on another host has none)"
+        )
+        self.history_note = (
+            f"session {lost} could not be continued: {why}; a fresh conversation started "
+            f"{time.strftime('%Y-%m-%d %H:%M')}, and what the old one cost still counts"
+        )
+        self._notices.append(
+            f"This notebook's conversation (session {lost}) could not be continued: {why}. "
+            "A fresh conversation starts here; `%session` says so too."
+        )
+        return session
 
     async def restart(self, **changes: Any) -> None:
         """Start a new process with changed options; it keeps the conversation unless ``resume`` is given.
@@ -369,6 +401,7 @@ class Conversation:
         Returns the notes and the file changes a rewind left in place (offered for undo, never
         undone silently).
         """
+        await self.ensure_session()  # a start that found the transcript gone has its notice ready
         identity = await self._decide_identity(cell_id)
         await self._share_budget()
         notes = [*self.take_notices(), *identity]

@@ -202,6 +202,8 @@ async def _session(conversation: Conversation, args: str) -> str:
     spent = f"cost so far ${conversation.spent_usd:.4f}" + (f" of a {usd(budget)} budget" if budget else "")
     where = f"notebook {conversation.notebook}" if conversation.notebook is not None else "this kernel"
     lines.append(f"{where}: {len(conversation.state.cells)} turns in the conversation; {spent}")
+    if conversation.history_note:
+        lines.append(conversation.history_note)
     return "\n".join(lines)
 
 

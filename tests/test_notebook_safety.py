@@ -235,3 +235,36 @@ def test_a_second_kernel_on_the_notebook_forks_and_the_budget_counts_both(
         assert remembered(fake_api.requests[-1]) == ["Remember OWL", "next", "and now?"]
         history = again.run("%history").streamed()
         assert "a second kernel on this notebook" in history
+
+
+def test_a_transcript_gone_is_explained_once_and_a_fresh_conversation_starts(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    cli_env: dict[str, str],
+    notebook: str,
+    data_dir: Path,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("Noted: WREN."))
+        assert kernel.run("Remember WREN", cell_id="c1").reply["status"] == "ok"
+        session_id = store_of(notebook, data_dir).load().session_id
+        spent = store_of(notebook, data_dir).load().cost_usd
+    # What the CLI's cleanup (cleanupPeriodDays) or another host leaves: no transcript.
+    transcripts = list(Path(cli_env["HOME"], ".claude", "projects").rglob(f"{session_id}.jsonl"))
+    assert transcripts
+    for transcript in transcripts:
+        transcript.unlink()
+    for kernel in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("No idea."), Reply.text("Still none."))
+        fresh = kernel.run("Which bird?", cell_id="c2")
+        assert fresh.reply is not None and fresh.reply["status"] == "ok", fresh.outputs
+        assert remembered(fake_api.requests[-1]) == ["Which bird?"]
+        assert "could not be continued" in fresh.plain() and "cleanupPeriodDays" in fresh.plain()
+        later = kernel.run("And now?", cell_id="c3")
+        assert "could not be continued" not in later.plain()
+        assert remembered(fake_api.requests[-1]) == ["Which bird?", "And now?"]
+        said = kernel.run("%session").streamed()
+        assert f"session {session_id} could not be continued" in said
+        assert store_of(notebook, data_dir).load().cost_usd > spent  # what it cost still counts
