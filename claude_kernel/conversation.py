@@ -20,6 +20,7 @@ from ._gateway import default_cwd
 from .notebook_identity import NotebookFile, find_moved, moved_here, same_notebook, stamp_of
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
 from .session import BudgetExceededError, HostTool, ProcessDiedError, Session, SessionError, SessionOptions
+from .trust import OPT_IN, SETTINGS_OFF, ProjectCommands, TrustStore, project_commands
 from .turn import TurnOutcome, shown_path, usd
 from .undo import hashes, plan_undo, unrestored
 
@@ -109,6 +110,11 @@ class Conversation:
         self._notices: list[str] = []
         #: What happened to the conversation that ``%session`` should say (a transcript found gone).
         self.history_note: str | None = None
+        self._trust = TrustStore()
+        #: The folder's project commands while nobody has answered whether to trust them.
+        self._trust_question: ProjectCommands | None = None
+        #: This kernel's answers (they hold even where the data directory cannot keep them).
+        self._answered: dict[ProjectCommands, bool] = {}
         #: The notebook file as found at start (None: no file to tell notebooks apart by).
         self._file: NotebookFile | None = None
         #: A conversation saved under this notebook's name that may be another notebook's, until
@@ -217,12 +223,51 @@ class Conversation:
             self.session = await self._spawn()
         return self.session
 
+    def _guarded(self, options: SessionOptions) -> SessionOptions:
+        """``options`` with project settings off where the folder would run commands and is not trusted.
+
+        Every process this conversation starts goes through here (a ``%cwd`` to another folder
+        asks again), so nothing of an untrusted folder's settings ever runs.
+        """
+        try:
+            commands = project_commands(options.cwd)
+            if commands is None:
+                allowed: bool | None = True
+            elif commands in self._answered:
+                allowed = self._answered[commands]
+            else:
+                allowed = self._trust.allows(commands)
+        except Exception:  # the question must never stop a start: keep the settings off then
+            log.warning("could not check the folder's project settings", exc_info=True)
+            commands, allowed = None, False
+        self._trust_question = commands if allowed is None else None
+        if allowed:
+            return options
+        return replace(options, extra_args=[*options.extra_args, *SETTINGS_OFF])
+
+    def trust_question(self) -> ProjectCommands | None:
+        """What the folder's project settings would run, while nobody has said whether to trust it."""
+        return self._trust_question
+
+    async def answer_trust(self, trusted: bool) -> None:
+        """Remember the answer for the folder; trusted, the CLI restarts with its project settings."""
+        commands, self._trust_question = self._trust_question, None
+        if commands is None:
+            return
+        self._answered[commands] = trusted
+        try:
+            self._trust.remember(commands, trusted)
+        except OSError as exc:
+            self._notices.append(f"Could not save the answer for {commands.folder} ({exc}): it holds in this kernel.")
+        if trusted:
+            await self.restart()
+
     async def _spawn(self) -> Session:
         cwd = self.options.cwd
         if cwd and not os.path.isdir(cwd):
             raise MagicError(f"the working directory {cwd} no longer exists; choose another with %cwd PATH")
         try:
-            return await Session.spawn(self.options)
+            return await Session.spawn(self._guarded(self.options))
         except ProcessDiedError as exc:
             lost = self.options.resume
             if not lost or _TRANSCRIPT_GONE not in str(exc):
@@ -230,7 +275,7 @@ class Conversation:
         # The transcript is gone (the CLI deletes them after `cleanupPeriodDays`, 30 by default; a
         # kernel on another host has none): every cell would fail the same way. Start afresh, once.
         self.options = replace(self.options, resume=None, fork_session=False)
-        session = await Session.spawn(self.options)
+        session = await Session.spawn(self._guarded(self.options))
         self._restored = None
         self.state.keep_cells(0)  # the cells' turns were in the lost transcript: nothing to rewind to
         self.state.set_session(None)
@@ -405,6 +450,12 @@ class Conversation:
         identity = await self._decide_identity(cell_id)
         await self._share_budget()
         notes = [*self.take_notices(), *identity]
+        if not interactive and self._trust_question is not None:
+            untrusted, self._trust_question = self._trust_question, None
+            notes.append(
+                f"This folder's project settings would run commands ({'; '.join(untrusted.items)}). Nobody is "
+                f"here to ask, so they stay off; trust the folder in an interactive run, or set {OPT_IN}=1."
+            )
         restored, self._restored = self._restored, None
         if restored is not None and self.current_session_id == restored.session_id:
             if interactive:
@@ -617,7 +668,7 @@ class Conversation:
             return
         resume = self.current_session_id if current else session_id
         other = replace(self.options, resume=resume, cwd=cwd, max_budget_usd=None, spent_usd=0.0)
-        async with await Session.spawn(other) as session:
+        async with await Session.spawn(self._guarded(other)) as session:
             yield session
 
     async def undo_last(self, confirmed: bool = False) -> str:

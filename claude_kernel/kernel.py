@@ -25,6 +25,7 @@ from .conversation import Conversation, MagicError
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
 from .session._signals import end_groups_on_signals
+from .trust_panel import ask_trust
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder, offer_undo
 
@@ -137,6 +138,8 @@ class ClaudeKernel(Kernel):
                     display.text(await run_magic(conversation, line))
                 if message:
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
+                    if allow_stdin and (question := conversation.trust_question()) is not None:
+                        await conversation.answer_trust(await ask_trust(display, question))
                     session = await conversation.ensure_session()
         except MagicError as exc:
             return display.error("MagicError", str(exc))

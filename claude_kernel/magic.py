@@ -29,6 +29,7 @@ from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
 from .session._signals import end_groups_on_signals
+from .trust_panel import ask_trust
 from .turn import (
     Allow,
     Deny,
@@ -214,6 +215,9 @@ async def run_cell(line: str, body: str) -> None:
     notebook = _IPythonDisplays() if in_kernel else None
     displays: DisplaySink = notebook or _TerminalOutput()
     base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
+    if notebook is not None and interactive and (question := conversation.trust_question()) is not None:
+        await conversation.answer_trust(await ask_trust(notebook, question))
+        session = await conversation.ensure_session()
     if notebook is not None and interactive:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns), conversation.always_allowed)
