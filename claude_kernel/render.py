@@ -28,7 +28,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
+from ._html import (
+    block_cut,
+    block_preview,
+    escape,
+    growing_block,
+    inline_html,
+    markdown_blocks,
+    markdown_html,
+    strip_controls,
+)
 from .diff import FILE_TOOLS, Change, card_html, change_for
 from .session import (
     AssistantMessage,
@@ -517,7 +526,10 @@ class TurnView:
                 continue
             done, rest = pieces[:index], pieces[index:]
             part = piece.part
-            if isinstance(part, _Text):
+            if isinstance(part, _Text) and not piece.lead and growing_block(piece.source):
+                # One table, quote or loose list still growing: no cut in it; only its tail is new.
+                piece.preview = len(part.text) - piece.start >= _PREVIEW_AT
+            elif isinstance(part, _Text):
                 start, lead, number, joins = piece.start, piece.lead, piece.list_start, piece.joins_above
                 blocks = markdown_blocks(piece.source, lead=lead)
                 if blocks.cuts:
