@@ -388,6 +388,7 @@ class Conversation:
         if saved is None or saved.session_id != session_id:
             saved = None
         await self.restart(resume=session_id, spent_usd=saved.cost_usd if saved else 0.0)
+        self._restored = None  # asked for explicitly: a headless run keeps it too
         if saved is not None:
             self.state = saved
         else:
