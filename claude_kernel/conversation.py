@@ -262,7 +262,9 @@ class Conversation:
         if trusted:
             await self.restart()
 
-    async def _spawn(self) -> Session:
+    async def _spawn(self, *, strict: bool = False) -> Session:
+        """Start the CLI; a conversation whose transcript is gone starts afresh, unless ``strict``
+        (an explicit ``%resume ID``: that one must fail and say so)."""
         cwd = self.options.cwd
         if cwd and not os.path.isdir(cwd):
             raise MagicError(f"the working directory {cwd} no longer exists; choose another with %cwd PATH")
@@ -270,7 +272,7 @@ class Conversation:
             return await Session.spawn(self._guarded(self.options))
         except ProcessDiedError as exc:
             lost = self.options.resume
-            if not lost or _TRANSCRIPT_GONE not in str(exc):
+            if strict or not lost or _TRANSCRIPT_GONE not in str(exc):
                 raise
         # The transcript is gone (the CLI deletes them after `cleanupPeriodDays`, 30 by default; a
         # kernel on another host has none): every cell would fail the same way. Start afresh, once.
@@ -294,7 +296,7 @@ class Conversation:
         )
         return session
 
-    async def restart(self, **changes: Any) -> None:
+    async def restart(self, *, strict: bool = False, **changes: Any) -> None:
         """Start a new process with changed options; it keeps the conversation unless ``resume`` is given.
 
         What the conversation has spent carries over (the budget holds across restarts). If the new
@@ -307,7 +309,7 @@ class Conversation:
         await self.close()
         self.options = replace(self.options, **changes)
         try:
-            self.session = await self._spawn()
+            self.session = await self._spawn(strict=strict)
         except BaseException:
             self.options = previous
             raise
@@ -387,7 +389,7 @@ class Conversation:
         saved = self._load_saved() if self._store is not None else None
         if saved is None or saved.session_id != session_id:
             saved = None
-        await self.restart(resume=session_id, spent_usd=saved.cost_usd if saved else 0.0)
+        await self.restart(strict=True, resume=session_id, spent_usd=saved.cost_usd if saved else 0.0)
         self._restored = None  # asked for explicitly: a headless run keeps it too
         if saved is not None:
             self.state = saved
