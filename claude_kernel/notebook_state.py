@@ -340,7 +340,7 @@ class StateStore:
             data = self.path.read_bytes()
         except FileNotFoundError:
             self._lines = 0
-            return state
+            return self._migrate_locked()
         lines = 0
         try:
             text = data.decode("utf-8")
@@ -358,10 +358,7 @@ class StateStore:
                     raise _Invalid(f"line {number}: {exc}") from exc
                 lines = number
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            aside = self.path.with_name(f"{self.path.stem}.damaged-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
-            self.path.replace(aside)
-            self._lines = 0
-            raise StateFileDamaged(self.path, aside, exc) from None
+            raise self._damaged(self.path, exc) from None
         self._lines = lines
         self._seen = (len(data), self.path.stat().st_ino)
         self.ledger = NotebookState(self.notebook)
@@ -420,6 +417,47 @@ class StateStore:
         ledger = self.ledger
         guests = sum(cost for session, cost in ledger.guest_costs.items() if session != own)
         return guests + (ledger.cost_usd if own is not None else 0.0)
+
+    def _migrate_locked(self) -> NotebookState:
+        """The state of the first format (one indented JSON object, ``.json``), rewritten as a log.
+
+        Checked the same way, through the same operations; a damaged one is moved aside.
+        """
+        old = self.path.with_suffix(".json")
+        state = NotebookState(self.notebook)
+        try:
+            raw = json.loads(old.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return state
+        except (ValueError, RecursionError) as exc:
+            raise self._damaged(old, exc) from None
+        try:
+            if not isinstance(raw, dict):
+                raise _Invalid(f"a {type(raw).__name__} where the notebook's state belongs")
+            for branch in raw.get("branches", []):
+                state.apply({"op": "branch", **branch} if isinstance(branch, dict) else {"op": "branch"})
+            for cell in raw.get("cells", []):
+                state.apply({"op": "cell", **cell} if isinstance(cell, dict) else {"op": "cell"})
+            state.apply({"op": "session", "session_id": raw.get("session_id")})
+            state.apply({"op": "cost", "cost_usd": raw.get("cost_usd", 0.0)})
+            state.apply({"op": "budget", "budget_usd": raw.get("budget_usd")})
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise self._damaged(old, exc) from None
+        self._rewrite(state)
+        old.replace(old.with_suffix(".json.migrated"))
+        return state
+
+    def _damaged(self, path: Path, cause: Exception) -> StateFileDamaged:
+        """Move a damaged file aside (never over an earlier one); the exception that says where."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{self.path.stem}.damaged-{stamp}{path.suffix}")
+        for again in range(1, 100):
+            if not aside.exists():
+                break
+            aside = path.with_name(f"{self.path.stem}.damaged-{stamp}-{again}{path.suffix}")
+        path.replace(aside)
+        self._lines = 0
+        return StateFileDamaged(path, aside, cause)
 
     @classmethod
     def of_file(cls, path: Path) -> StateStore | None:

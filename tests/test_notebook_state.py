@@ -163,3 +163,31 @@ def test_the_notebooks_identity_survives_compaction(tmp_path: Path) -> None:
     loaded = store.load()
     assert loaded.known_cells == {"c1", "c2"} and loaded.file_stamp == (1, 2, 3, 4)
     assert [c.cell_id for c in loaded.cells] == ["c1"]
+
+
+def test_a_state_file_of_the_first_format_is_taken_over(tmp_path: Path) -> None:
+    store = StateStore("nb", root=tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    old = {
+        "notebook": "nb",
+        "session_id": "s1",
+        "cells": [{"cell_id": "c1", "prompt_uuid": "u1", "last_uuid": "l1", "files_changed": ["a.txt"]}],
+        "branches": [{"session_id": "s0", "turns": 2, "reason": "%new"}],
+        "cost_usd": 0.5,
+        "budget_usd": 3.0,
+    }
+    store.path.with_suffix(".json").write_text(json.dumps(old, indent=2), encoding="utf-8")
+    state = store.load()
+    assert (state.session_id, state.cost_usd, state.budget_usd) == ("s1", 0.5, 3.0)
+    assert state.cells[0].files_changed == ["a.txt"] and state.branches[0].session_id == "s0"
+    assert store.path.exists() and not store.path.with_suffix(".json").exists()
+    assert store.load() == state
+
+
+def test_a_damaged_file_of_the_first_format_is_moved_aside(tmp_path: Path) -> None:
+    store = StateStore("nb", root=tmp_path)
+    store.path.with_suffix(".json").write_text('{"session_id": 5}', encoding="utf-8")
+    with pytest.raises(StateFileDamaged) as raised:
+        store.load()
+    assert raised.value.aside.read_text(encoding="utf-8") == '{"session_id": 5}'
+    assert store.load().session_id is None
