@@ -85,6 +85,11 @@ def test_an_untrusted_folder_runs_nothing_and_the_answer_is_remembered(
     assert again.reply is not None and again.reply["status"] == "ok", again.outputs
     assert "Trust this folder?" not in again.plain()  # asked once
     assert ran(risky_folder) == {"server": False, "hook": False}
+    # The kernel's own tools come by flag, not by settings: they work in an untrusted folder.
+    fake_api.enqueue(Reply.tool("mcp__notebook__ask_user", {"question": "Which?"}), Reply.text("Noted."))
+    asked_back = kernel.submit_answer(kernel.start("ask me", cell_id="c3"), "this one")
+    assert asked_back.reply is not None and asked_back.reply["status"] == "ok", asked_back.outputs
+    assert "this one" in json.dumps(fake_api.requests[-1]["messages"])
 
 
 def test_a_trusted_folder_runs_its_settings(kernel: Any, fake_api: FakeMessagesAPI, risky_folder: Path) -> None:
