@@ -303,6 +303,10 @@ def _line(op: dict[str, Any]) -> str:
     return json.dumps(op, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+#: The owner files this process holds (``StateStore.claim``): the lock is the process's, not a store's.
+_CLAIMED: dict[Path, int] = {}
+
+
 class StateStore:
     """Reads and appends to one notebook's state file."""
 
@@ -375,16 +379,19 @@ class StateStore:
 
         An ``flock`` on the owner file: the system drops it when the process ends, however it ends.
         """
+        owner_file = self.path.with_suffix(".owner")
+        if self._owner is None and owner_file in _CLAIMED:  # this process owns it already (a reloaded magic)
+            self._owner = _CLAIMED[owner_file]
         if self._owner is not None:
             return True
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_suffix(".owner"), os.O_WRONLY | os.O_CREAT, 0o600)
+        fd = os.open(owner_file, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             return False
-        self._owner = fd
+        self._owner = _CLAIMED[owner_file] = fd
         return True
 
     def _read_others(self) -> None:

@@ -77,7 +77,7 @@ def test_every_change_replays_to_the_same_state(tmp_path: Path) -> None:
 def test_a_long_log_is_compacted_on_load_by_its_owner(tmp_path: Path) -> None:
     store = StateStore("nb", root=tmp_path)
     assert store.claim()
-    assert not StateStore("nb", root=tmp_path).claim()  # one owner per notebook
+    assert StateStore("nb", root=tmp_path).claim()  # the same process: still the one owner
     state = store.load()
     for index in range(200):  # 200 cost updates for one turn: the log outgrows the state
         state.set_cost(index + 1.0)
@@ -191,3 +191,13 @@ def test_a_damaged_file_of_the_first_format_is_moved_aside(tmp_path: Path) -> No
         store.load()
     assert raised.value.aside.read_text(encoding="utf-8") == '{"session_id": 5}'
     assert store.load().session_id is None
+
+
+def _claim(root: str) -> bool:
+    return StateStore("nb", root=Path(root)).claim()
+
+
+def test_one_process_owns_a_notebook(tmp_path: Path) -> None:
+    assert StateStore("nb", root=tmp_path).claim()
+    with multiprocessing.get_context("spawn").Pool(1) as other:
+        assert other.apply(_claim, (str(tmp_path),)) is False
