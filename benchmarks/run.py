@@ -4,7 +4,9 @@ Rows (see each module for how): 1 the event pipeline (``pipeline``); 2 a cell th
 against the raw CLI and ``claude -p --resume``; 3 the first cell against a warm one; 4 interrupts;
 5 memory over many cells; 6 long output before and after freezing (``kernel_rows``); 7 JupyterLab's
 responsiveness while 1 MB streams (``browser``); 8 to 11 the moments people wait for: first token,
-restart, rewinds, idle notebooks (``wait_rows``). The real pinned CLI and the fake Messages API
+restart, rewinds, idle notebooks (``wait_rows``); 12 the per-cell save of the notebook's state by
+notebook size (``state_rows``); 13 the renderer's CPU for a long table, quote or loose list still
+streaming, by size (``preview_rows``). The real pinned CLI and the fake Messages API
 (instant scripted replies on 127.0.0.1) everywhere but row 1, which replays a recorded-shape turn.
 
 The table is printed and written into docs/benchmarks.md between its markers, with the machine.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the tests' helpers too
 
-from benchmarks import browser, kernel_rows, pipeline, wait_rows
+from benchmarks import browser, kernel_rows, pipeline, preview_rows, state_rows, wait_rows
 from benchmarks.common import REPO, Row, cli_path, fake_model_env
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
 
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                     "7 JupyterLab",
                     lambda: browser.responsiveness(api, env, answer_size=1_000_000, clicks=10 if quick else 20),
                 )
+    step("12 state file", lambda: state_rows.save_cost(saves=50 if quick else 200))
+    step("13 long previews", lambda: preview_rows.preview_cost(repeats=1 if quick else 3))
     elapsed = time.perf_counter() - began
     header = (
         f"Measured {date.today().isoformat()} by `./dev bench{' --quick' if quick else ''}` in {elapsed / 60:.1f} min "

@@ -320,6 +320,117 @@ def block_cut(text: str, *, lead: str = "", list_start: int | None = None) -> Bl
     return None
 
 
+_ITEM = re.compile(r" {0,3}([-+*]|\d{1,9}[.)])( +|$)")
+_BLOCK_START = re.compile(r" {0,3}([#>`~<]|[-+*]( |$)|\d{1,9}[.)]( |$))")
+_THEMATIC_BREAK = re.compile(r" {0,3}([-*_])( *\1){2,} *$")
+
+
+@dataclass
+class _Growing:
+    """The last full look at a live text that is one table, quote or loose list, and still grows.
+
+    While the lines that come after ``text`` plainly continue that block, nothing of it changes
+    but its tail: no cut appears, and the preview is its last lines or items. So redraws take the
+    new lines only, instead of parsing the whole block each time (which made a block's cost grow
+    with its square). Any line that might end the block, or start another, sends the next look
+    back to the full parse.
+    """
+
+    text: str  # complete lines only
+    kind: str  # "table_open", "blockquote_open" or a list's
+    marker: str  # a list's bullet character or ordered delimiter
+    indent: int  # the content indent of the list's current item
+    items: list[int]  # where each top-level item of the list starts
+
+    def continues(self, line: str, at: int) -> bool:
+        """Whether ``line`` (starting at ``at``) surely goes on with the block; a list's new item is noted."""
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if self.kind == "table_open":
+            return "|" in line and indent <= 3 and (stripped.startswith("|") or not _BLOCK_START.match(line))
+        if self.kind == "blockquote_open":
+            return indent <= 3 and stripped.startswith(">")
+        if not stripped or indent >= self.indent:
+            return True  # a blank line (the list is loose already), or a line inside the current item
+        item = _ITEM.match(line)
+        if item is None or item.group(1)[-1] != self.marker or _THEMATIC_BREAK.match(line):
+            return False
+        self.items.append(at)
+        self.indent = _content_indent(item)
+        return True
+
+
+def _content_indent(item: re.Match[str]) -> int:
+    """Where an item's content starts (CommonMark: 1 to 4 spaces after its marker)."""
+    return item.end(1) + max(1, min(len(item.group(2)), 4))
+
+
+_growing: _Growing | None = None
+
+
+def _still_growing(text: str) -> _Growing | None:
+    """The block ``text`` is, if the last full look at it still holds with the lines added since."""
+    global _growing
+    known = _growing
+    if known is None or len(text) < len(known.text) or not text.startswith(known.text):
+        return None
+    added = text[len(known.text) :]
+    if strip_controls(added).count("\n") != added.count("\n"):
+        _growing = None
+        return None
+    at = len(known.text)
+    lines = added.split("\n")
+    complete, partial = lines[:-1], lines[-1]
+    for line in complete:
+        if not known.continues(line, at):
+            _growing = None  # the full parse decides, and looks again
+            return None
+        at += len(line) + 1
+    known.text = text[:at]
+    # The line being written must not start another block either; it is checked, not kept.
+    if partial:
+        probe = _Growing(known.text, known.kind, known.marker, known.indent, [])
+        if not probe.continues(partial, at):
+            return None
+    return known
+
+
+def growing_block(text: str) -> bool:
+    """Whether ``text`` is one table, quote or loose list still growing by lines that continue it.
+
+    Then :func:`markdown_blocks` finds no cut in it and :func:`block_cut` none inside it: a caller
+    may skip both, whose parse of the whole block at each redraw is what this saves.
+    """
+    return _still_growing(text) is not None
+
+
+def _preview_of(known: _Growing, text: str, budget: int) -> tuple[int, str]:
+    """:func:`block_preview` of a block starting at 0, from the lines at its end only."""
+    if known.kind not in ("table_open", "blockquote_open"):
+        fitting = [start for start in known.items if len(text) - start <= budget] or known.items[-1:]
+        return 0, strip_controls(text[fitting[0] :])
+    table = known.kind == "table_open"
+    body = text.find("\n", text.find("\n") + 1) + 1 if table else 0
+    head = strip_controls(text[: body - 1]).split("\n") if table else []
+    tail: list[str] = []
+    size = sum(len(line) + 1 for line in head)
+    end = len(text)
+    while True:
+        begin = max(text.rfind("\n", body, end) + 1, body)
+        line = strip_controls(text[begin:end])
+        if tail and size + len(line) > budget:
+            break
+        tail.insert(0, line)
+        size += len(line) + 1
+        if begin <= body:
+            break
+        end = begin - 1
+    if not table:
+        while len(tail) > 1 and not tail[0].lstrip().startswith(">"):
+            tail.pop(0)  # a lazy line first would render as a paragraph, outside the quote
+    return 0, "\n".join(head + tail)
+
+
 def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
     """If ``text`` ends with a table, quote or list still growing: where it starts, and what stands for it.
 
@@ -329,9 +440,14 @@ def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
     lines, a list by its last items, about ``budget`` characters of Markdown; the whole block is
     drawn once it is complete. None when the text ends with any other block.
     """
+    global _growing
+    known = _still_growing(text)
+    if known is not None:
+        return _preview_of(known, text, budget)
     # The line being written is left out of the parse: a lone "12" there is a paragraph now and
     # the list's next item in a moment, and the preview should not flicker to the whole block.
-    parsed = _parse_lines(text[: text.rfind("\n") + 1] if "\n" in text else text)
+    complete = text[: text.rfind("\n") + 1] if "\n" in text else text
+    parsed = _parse_lines(complete)
     if parsed is None:
         return None
     tokens, _, _, starts = parsed
@@ -342,6 +458,7 @@ def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
     block = top[-1]
     assert block.map is not None
     first = block.map[0]
+    _growing = _remember(tokens, block, top, complete, starts)
     if block.type in ("bullet_list_open", "ordered_list_open"):
         # From the earliest item whose lines to the end fit, or the last item.
         items = _item_lines(tokens, block)
@@ -360,6 +477,21 @@ def block_preview(text: str, *, budget: int) -> tuple[int, str] | None:
         while len(tail) > 1 and not tail[0].lstrip().startswith(">"):
             tail.pop(0)  # a lazy line first would render as a paragraph, outside the quote
     return starts[first], "\n".join(head + tail)
+
+
+def _remember(tokens: list[Token], block: Token, top: list[Token], complete: str, starts: list[int]) -> _Growing | None:
+    """What a later look needs to take only the new lines: for a text that is this one block alone."""
+    if len(top) != 1 or block.map is None or block.map[0] != 0 or not complete.endswith("\n") or "\r" in complete:
+        return None
+    if block.type in ("table_open", "blockquote_open"):
+        return _Growing(complete, block.type, "", 0, [])
+    if any(t.type == "paragraph_open" and not t.hidden for t in tokens[tokens.index(block) :]):
+        items = [starts[line] for line in _item_lines(tokens, block)]
+        last = _ITEM.match(complete[items[-1] :]) if items else None
+        if last is None:
+            return None
+        return _Growing(complete, block.type, last.group(1)[-1], _content_indent(last), items)
+    return None  # a tight list is cut, not previewed
 
 
 def _closes_fence(line: str, markup: str) -> bool:

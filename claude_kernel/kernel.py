@@ -27,6 +27,7 @@ from .conversation import Conversation, MagicError
 from .idle_stop import IdleStop, idle_stop_seconds
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
+from .panels.trust import ask_trust
 from .session import Session
 from .session._signals import end_groups_on_signals
 from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
@@ -171,6 +172,8 @@ class ClaudeKernel(Kernel):
                 if message:
                     attached, mentioned = conversation.attachments.for_message(message, conversation.options.cwd or ".")
                     notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
+                    if allow_stdin and (question := conversation.trust_question()) is not None:
+                        await conversation.answer_trust(await ask_trust(display, question))
                     session = await self._start_session()
         except MagicError as exc:
             return display.error("MagicError", str(exc))
@@ -207,6 +210,8 @@ class ClaudeKernel(Kernel):
         if outcome.prompt_uuid:
             conversation.attachments.clear()
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
+        for notice in conversation.take_notices():  # a state file that could not be saved
+            display.text(notice, stream="stderr")
         if allow_stdin:
             offer_undo(display, conversation, dropped=dropped, made=made)
         if outcome.status == "interrupted":

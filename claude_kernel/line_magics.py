@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .conversation import KEPT_BRANCHES, Conversation, MagicError
+from .conversation import Conversation, MagicError, UndoNeedsConfirmation
+from .notebook_state import KEPT_BRANCHES
 from .session import HostTool
 from .turn import usd
 
@@ -207,6 +208,8 @@ async def _session(conversation: Conversation, args: str) -> str:
     spent = f"cost so far ${conversation.spent_usd:.4f}" + (f" of a {usd(budget)} budget" if budget else "")
     where = f"notebook {conversation.notebook}" if conversation.notebook is not None else "this kernel"
     lines.append(f"{where}: {len(conversation.state.cells)} turns in the conversation; {spent}")
+    if conversation.history_note:
+        lines.append(conversation.history_note)
     running = conversation.background_tasks
     if running:
         lines.append("running in the background (`%stop` stops them):")
@@ -274,9 +277,17 @@ async def _rerun(conversation: Conversation, args: str) -> str:
     return "re-running a cell appends it to the conversation"
 
 
-@_magic(("%undo", "put back the files the most recent cell that changed files changed"))
+@_magic(
+    ("%undo", "put back the files the most recent cell that changed files changed"),
+    ("%undo force", "the same, even where it loses edits made since, deletes files or undoes later cells"),
+)
 async def _undo(conversation: Conversation, args: str) -> str:
-    return await conversation.undo_last()
+    if args not in ("", "force"):
+        raise MagicError("usage: %undo [force]")
+    try:
+        return await conversation.undo_last(confirmed=args == "force")
+    except UndoNeedsConfirmation as exc:
+        raise UndoNeedsConfirmation(f"{exc} `%undo force` goes ahead.") from None
 
 
 @_magic(("%attach PATH", "send an image file with this cell's message (an @path mention in it works too)"))

@@ -14,6 +14,7 @@ stop button then cancels it (ipykernel's ``_cancel_on_sigint``), which this modu
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import nullcontext
 from typing import Any
 
@@ -31,6 +32,7 @@ from .line_magics import run_magic
 from .notebook_context import NotebookContext
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
+from .panels.trust import ask_trust
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
 from .session._signals import end_groups_on_signals
 from .turn import (
@@ -265,6 +267,9 @@ async def run_cell(line: str, body: str) -> None:
     notebook = _IPythonDisplays() if in_kernel else None
     displays: DisplaySink = notebook or _TerminalOutput()
     base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
+    if notebook is not None and interactive and (question := conversation.trust_question()) is not None:
+        await conversation.answer_trust(await ask_trust(notebook, question))
+        session = await conversation.ensure_session()
     if notebook is not None and interactive:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
@@ -288,6 +293,8 @@ async def run_cell(line: str, body: str) -> None:
     if outcome.prompt_uuid and _context is not None:
         _context.clear()
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
+    for notice in conversation.take_notices():  # a state file that could not be saved
+        print(notice, file=sys.stderr)
     if notebook is not None and interactive:
         offer_undo(notebook, conversation, dropped=dropped, made=made)
     if args.output:

@@ -28,7 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import slash
-from ._html import block_cut, block_preview, escape, inline_html, markdown_blocks, markdown_html, strip_controls
+from ._html import (
+    block_cut,
+    block_preview,
+    escape,
+    growing_block,
+    inline_html,
+    markdown_blocks,
+    markdown_html,
+    strip_controls,
+)
 from ._summary import shorten as _shorten
 from ._summary import tool_summary
 from .agent_progress import AGENT_TOOLS, LAUNCHED, AgentProgress, hand_back
@@ -609,7 +618,10 @@ class TurnView:
                 continue
             done, rest = pieces[:index], pieces[index:]
             part = piece.part
-            if isinstance(part, _Text):
+            if isinstance(part, _Text) and not piece.lead and growing_block(piece.source):
+                # One table, quote or loose list still growing: no cut in it; only its tail is new.
+                piece.preview = len(part.text) - piece.start >= _PREVIEW_AT
+            elif isinstance(part, _Text):
                 start, lead, number, joins = piece.start, piece.lead, piece.list_start, piece.joins_above
                 blocks = markdown_blocks(piece.source, lead=lead)
                 if blocks.cuts:

@@ -201,6 +201,8 @@ class TurnOutcome:
     prompt_uuid: str = ""
     #: Files the turn's successful Edit / Write / NotebookEdit calls changed, in order.
     changed_files: tuple[str, ...] = ()
+    #: Those of them a Write created (absent before the turn): undoing the turn deletes them.
+    created_files: tuple[str, ...] = ()
 
 
 class _FileChanges:
@@ -209,6 +211,7 @@ class _FileChanges:
     def __init__(self) -> None:
         self._calls: dict[str, str] = {}
         self.paths: list[str] = []
+        self.created: list[str] = []
 
     def see(self, event: object) -> None:
         if isinstance(event, AssistantMessage) and not event.parent_tool_use_id:
@@ -223,6 +226,10 @@ class _FileChanges:
                     path = self._calls.pop(block.tool_use_id, None)
                     if path is not None and path not in self.paths:
                         self.paths.append(path)
+                        # Write answers {"type": "create", "originalFile": null, ...} for a new file.
+                        result = event.tool_use_result
+                        if isinstance(result, dict) and result.get("type") == "create":
+                            self.created.append(path)
 
 
 def _is_plan_file(path: str) -> bool:
@@ -482,7 +489,13 @@ async def run_turn(
     def done(outcome: TurnOutcome) -> TurnOutcome:
         # An error's text (the API's message, the CLI's stderr) is printed by terminals too.
         error_text = strip_controls(outcome.error_text)
-        return replace(outcome, prompt_uuid=prompt_uuid, changed_files=tuple(files.paths), error_text=error_text)
+        return replace(
+            outcome,
+            prompt_uuid=prompt_uuid,
+            changed_files=tuple(files.paths),
+            created_files=tuple(files.created),
+            error_text=error_text,
+        )
 
     async def stream() -> None:
         failure: SessionError | None = None

@@ -14,11 +14,11 @@ from typing import Any
 
 import ipywidgets as w
 
-from .conversation import Conversation, UndoOffer
+from .conversation import Conversation, UndoNeedsConfirmation, UndoOffer
 from .diff import proposed_change
 from .invisible import show_invisible
 from .panels import panel_for
-from .panels._base import Panel, PanelSink, Request, pre
+from .panels._base import STATUS_STYLE, Panel, PanelSink, Request, pre
 from .panels.command import command_view
 from .panels.diff_view import diff_view
 from .render import tool_label, tool_summary
@@ -112,17 +112,21 @@ class AnswerPanel(Panel):
 class UndoPanel(Panel):
     """ "Undo file changes" for files a turn changed (or that a rewind left changed).
 
-    ``undo`` puts them back and says what it did; it runs on the kernel's event loop when clicked,
-    after the cell has ended, so it is a plain task, not an awaited answer.
+    ``undo(confirmed)`` puts them back and says what it did; it runs on the kernel's event loop when
+    clicked, after the cell has ended, so it is a plain task, not an awaited answer. When it needs a
+    second, explicit confirmation (it would lose edits, delete files, undo later cells), the panel
+    says why and the button becomes *Undo anyway*.
     """
 
-    def __init__(self, title: str, files: tuple[str, ...], undo: Callable[[], Awaitable[str]]) -> None:
+    def __init__(self, title: str, files: tuple[str, ...], undo: Callable[[bool], Awaitable[str]]) -> None:
         listing = "".join(f"<li><code>{html.escape(path)}</code></li>" for path in files)
         button = w.Button(
             description="Undo file changes", icon="undo", button_style="warning", layout=w.Layout(width="auto")
         )
         super().__init__(title, [w.HTML(f"<ul style='margin: 2px 0'>{listing}</ul>"), button], Request(title, ""))
         self._controls = [button]
+        self._button = button
+        self._confirmed = False
         self._undo = undo
         button.on_click(lambda _: self._loop.call_soon_threadsafe(self._start))
 
@@ -131,7 +135,11 @@ class UndoPanel(Panel):
 
     async def _run(self) -> None:
         try:
-            done = await self._undo()
+            done = await self._undo(self._confirmed)
+        except UndoNeedsConfirmation as exc:
+            self._confirmed = True
+            self._button.description, self._button.button_style = "Undo anyway", "danger"
+            self._status.value = f"<span style='{STATUS_STYLE}'>⚠ {html.escape(str(exc))}</span>"
         except Exception as exc:
             self._settle(False, f"✘ {exc}", f"not undone: {exc}")
         else:

@@ -138,6 +138,18 @@ def claude_kernel(kernelspec_path: str, cli_env: dict[str, str], workdir: Path) 
 
 
 @pytest.fixture
+def notebook_env(cli_env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """What jupyter_server gives a kernel it starts for a notebook: the notebook's path."""
+    return {**cli_env, "JPY_SESSION_NAME": str(workdir / "analysis.ipynb")}
+
+
+@pytest.fixture
+def lab_kernel(kernelspec_path: str, notebook_env: dict[str, str], workdir: Path) -> Iterator[Any]:
+    """A Claude kernel started for a notebook, as jupyter_server starts it."""
+    yield from _running_kernel("claude", notebook_env, workdir)
+
+
+@pytest.fixture
 def python_kernel(cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
     """A stock IPython kernel with ``%load_ext claude_kernel`` done, on the real CLI and the fake API."""
     for driver in _running_kernel("python3", cli_env, workdir):

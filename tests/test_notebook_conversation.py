@@ -6,7 +6,6 @@ path in ``JPY_SESSION_NAME``; the fake model's request bodies show what Claude r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +32,6 @@ def remembered(request: dict[str, Any]) -> list[str]:
             if b.get("type") == "text" and not b["text"].lstrip().startswith("<system-reminder>")
         ]
     return texts
-
-
-@pytest.fixture
-def notebook_env(cli_env: dict[str, str], workdir: Path) -> dict[str, str]:
-    return {**cli_env, "JPY_SESSION_NAME": str(workdir / "analysis.ipynb")}
-
-
-@pytest.fixture
-def lab_kernel(kernelspec_path: str, notebook_env: dict[str, str], workdir: Path) -> Iterator[Any]:
-    """A Claude kernel started for a notebook, as jupyter_server starts it."""
-    yield from _running_kernel("claude", notebook_env, workdir)
 
 
 def restart(kernel: Any) -> None:

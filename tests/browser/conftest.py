@@ -38,6 +38,11 @@ DONE = re.compile(r"^\[\d+\]:$")
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
+#: How long a kernel may take to start or become idle: a loaded 2-core machine (a second suite beside
+#: this one) needs seconds, and Playwright's assertions give up after 5 s unless told otherwise.
+KERNEL_WAIT_MS = 60_000
+# Every assertion waits at least 30 s: none of them is a timing check.
+playwright.expect.set_options(timeout=30_000)
 
 
 def _free_port() -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, Thinking, ToolUse, tool_results
 
-from .conftest import DONE, TOKEN, JupyterServer, playwright, shot
+from .conftest import DONE, KERNEL_WAIT_MS, TOKEN, JupyterServer, playwright, shot
 
 expect = playwright.expect
 
@@ -37,8 +37,10 @@ class Notebook:
 
     def _wait_for_kernel(self, server: JupyterServer, name: str) -> None:
         # The toolbar says "idle" before any kernel exists; the server knows better.
-        expect(self.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
-        deadline = time.monotonic() + 60
+        # A kernel start on a loaded 2-core machine takes seconds: wait as long as for the server's word.
+        indicator = self.panel.locator(".jp-Notebook-ExecutionIndicator")
+        expect(indicator).to_have_attribute("data-status", "idle", timeout=KERNEL_WAIT_MS)
+        deadline = time.monotonic() + KERNEL_WAIT_MS / 1000
         while time.monotonic() < deadline:
             sessions = [s for s in server.api("GET", "/api/sessions") if s["path"].endswith(name)]
             if sessions and sessions[0]["kernel"]["execution_state"] == "idle":
@@ -175,7 +177,7 @@ def test_interrupt_button_stops_a_slow_answer(
     cell = notebook.run(0, "Talk for a long time")
     expect(cell).to_contain_text("slowly slowly", timeout=30_000)
     notebook.panel.locator("jp-button[data-command='notebook:interrupt-kernel']").click()
-    notebook.wait_done(cell, timeout=15_000)
+    notebook.wait_done(cell, timeout=KERNEL_WAIT_MS)
     expect(cell).to_contain_text("KeyboardInterrupt")
     expect(cell).to_contain_text("Interrupted")
     shot(page, "lab-interrupted")

@@ -4,8 +4,10 @@ Each cell is planned up front (its kind, its text, what it must show) and the fa
 the cell number written in the message, never by queue order, so a fault in one cell cannot shift
 the script of the next. Kinds: plain answers, Bash calls the headless policy allows (they really
 run) or denies, ``ask_user`` calls nobody can answer, interrupts while a slow answer streams, API
-errors (401, 429, 500, 529), and a SIGKILL of the CLI every ``kill_every`` cells (mid-answer and
-between cells, in turn).
+errors (401, 429, 500, 529), a SIGKILL of the CLI every ``kill_every`` cells (mid-answer and
+between cells, in turn), a Write followed by ``%undo force`` (the file must be gone, and the next
+undo must not bring it back), and a kernel restart before a cell that continues the notebook's
+conversation with ``%resume last`` (nbclient's runs are headless: they start fresh otherwise).
 
 What is checked, per cell: a reply within the timeout (else a hang), the reply's status and error
 name, and the cell's scripted text in its output (else a lost reply); per model request: that it
@@ -92,22 +94,42 @@ def plan_cells(cells: int, *, kill_every: int = 50, seed: int = 9) -> list[Plan]
         "interrupt_tool",
         "interrupt_early",
         *["api_error"] * 2,
+        "write",
+        "restart",
     ]
-    plans = []
+    plans: list[Plan] = []
     for number in range(1, cells + 1):
         if number % kill_every == 0:
             kind = "kill_mid" if (number // kill_every) % 2 else "kill_idle"
         elif number <= 2:
             kind = "answer"  # the CLI is warm before the faults start
+        elif plans and plans[-1].kind == "write":
+            kind = "undo"  # a write is undone by the very next cell
         else:
             kind = rng.choice(kinds)
+            if kind == "write" and ((number + 1) % kill_every == 0 or number == cells):
+                kind = "answer"  # no room for its undo before a kill or the end
         plans.append(_plan(number, kind, rng))
     return plans
+
+
+def written(number: int) -> str:
+    """The file a ``write`` cell has Claude create (in the working folder)."""
+    return f"soak-{number}.txt"
 
 
 def _plan(number: int, kind: str, rng: random.Random) -> Plan:
     tag = f"[cell {number}]"
     answer = f"Answer {number}: {rng.choice(WORDS)}."
+    if kind == "write":
+        source = f"%permissions headless allow\n{tag} Write the file."
+        return Plan(number, kind, source, expect=answer, answer=answer)
+    if kind == "undo":
+        # %history after it: the cell is marked undone, so no later %undo re-applies it.
+        expect = f"deleted (the cell had created them): {written(number - 1)}"
+        return Plan(number, kind, "%undo force\n%history", expect=expect)
+    if kind == "restart":
+        return Plan(number, kind, f"%resume last\n{tag} Say something.", expect=answer, answer=answer)
     if kind in ("answer", "kill_idle"):
         expect = f"{answer}\n" if kind == "answer" else answer
         return Plan(number, kind, f"{tag} Say something.", expect=expect.strip(), answer=answer)
@@ -160,6 +182,7 @@ class SoakReport:
     left_after_shutdown: list[str]
     request_problems: list[str]
     kills: int = 0
+    restarts: int = 0
 
     @property
     def hangs(self) -> int:
@@ -185,6 +208,7 @@ class SoakReport:
             ("lost or wrong replies", str(len(self.lost))),
             ("requests missing earlier turns", str(len(self.request_problems))),
             ("CLI kills (SIGKILL)", str(self.kills)),
+            ("kernel restarts", str(self.restarts)),
             ("most CLI processes at once", str(self.most_clis_at_once)),
             (
                 "kernel RSS",
@@ -210,9 +234,10 @@ class SoakReport:
 class _Model:
     """The fake model's script: it answers each request by the cell number in it."""
 
-    def __init__(self, plans: list[Plan], marker: str) -> None:
+    def __init__(self, plans: list[Plan], marker: str, work: Path) -> None:
         self.plans = {p.number: p for p in plans}
         self.marker = marker
+        self.work = work
         #: Set when a cell's first model request arrives (interrupts and kills wait for it).
         self.arrived: dict[int, threading.Event] = {p.number: threading.Event() for p in plans}
         #: Cells that ended with their answer shown (their turns must be in every later request).
@@ -247,6 +272,9 @@ class _Model:
             return Reply((ToolUse("Bash", {"command": command, "description": "Wait"}, f"toolu_soak_{plan.number}"),))
         if plan.kind == "question":
             return Reply((ToolUse("mcp__notebook__ask_user", {"question": "Which?"}, f"toolu_soak_{plan.number}"),))
+        if plan.kind == "write":
+            change = {"file_path": str(self.work / written(plan.number)), "content": f"{plan.answer}\n"}
+            return Reply((ToolUse("Write", change, f"toolu_soak_{plan.number}"),))
         return self._answer(plan)
 
     def _answer(self, plan: Plan) -> Reply:
@@ -256,7 +284,9 @@ class _Model:
         plan = self.plans[int(result["tool_use_id"].rsplit("_", 1)[1])]
         content = json.dumps(result.get("content"))
         is_error = bool(result.get("is_error"))
-        if plan.kind == "allowed":
+        if plan.kind == "write":
+            good = not is_error and (self.work / written(plan.number)).exists()
+        elif plan.kind == "allowed":
             # The command ran, in an environment inherited from the kernel (the marker is there).
             good = not is_error and f"soak-{plan.number} {self.marker}" in content
         elif plan.kind == "denied":
@@ -336,6 +366,8 @@ def _check(plan: Plan, result: CellResult) -> None:
         result.problems.append("the tool result was not what the policy says")
     if plan.kind == "interrupt_early" and result.status != "ok" and "Interrupted" not in result.output:
         result.problems.append("an interrupted cell that does not say so")
+    if plan.kind == "undo" and f"{written(plan.number - 1)} (undone)" not in result.output:
+        result.problems.append("%history does not show the undone cell as undone")
     if plan.kind == "kill_idle" and RESUMED not in result.output:
         result.problems.append("no 'resumed' note after the CLI was killed between cells")
 
@@ -351,8 +383,8 @@ async def run_soak(
     """Run the soak in a private HOME, kernelspec prefix and working folder; report what happened."""
     plans = plan_cells(cells, kill_every=kill_every, seed=seed)
     marker = uuid.uuid4().hex
-    model = _Model(plans, marker)
     scratch = Path(tempfile.mkdtemp(prefix="claude-soak-"))
+    model = _Model(plans, marker, scratch / "work")
     try:
         with FakeMessagesAPI(fallback=model) as api:
             return await _drive(plans, model, api, scratch, marker, cell_timeout, progress)
@@ -379,6 +411,8 @@ async def _drive(
         "HOME": str(home),
         "JUPYTER_PATH": str(scratch / "prefix" / "share" / "jupyter"),
         "JUPYTER_DATA_DIR": str(scratch / "jupyter-data"),
+        # nbclient names no notebook: this one has the state file that %resume last reads after a restart.
+        "CLAUDE_KERNEL_NOTEBOOK": str(work / "soak.ipynb"),
         MARKER: marker,
     }
     nb = nbformat.v4.new_notebook()
@@ -403,7 +437,7 @@ async def _drive(
     results: list[CellResult] = []
     rss: list[int] = []
     fds: list[int] = []
-    most_clis = kills = 0
+    most_clis = kills = restarts = 0
     started = time.monotonic()
     try:
         async with client.async_setup_kernel(env=env):
@@ -416,6 +450,12 @@ async def _drive(
                 if plan.kind == "kill_idle":
                     kills += _kill_cli(marker, kernel_pid)
                     await asyncio.sleep(0.5)  # it died while the notebook was idle, not as the cell began
+                if plan.kind == "restart":
+                    await manager.restart_kernel(now=False)
+                    channels: Any = client.kc  # nbclient's async client, typed as optional
+                    await channels.wait_for_ready(timeout=60)
+                    kernel_pid = manager.provisioner.process.pid
+                    restarts += 1
                 fault = None
                 if plan.kind in ("interrupt", "interrupt_tool", "interrupt_early", "kill_mid"):
                     fault = asyncio.ensure_future(_fault(plan, model, client, marker, kernel_pid))
@@ -423,7 +463,11 @@ async def _drive(
                 if fault is not None:
                     kills += await fault
                 _check(plan, result)
-                if result.status == "ok" and not result.problems:
+                if plan.kind == "write" and not (work / written(plan.number)).exists():
+                    result.problems.append(f"{written(plan.number)} was not written")
+                if plan.kind == "undo" and (work / written(plan.number - 1)).exists():
+                    result.problems.append(f"{written(plan.number - 1)} is still there after the undo")
+                if result.status == "ok" and not result.problems and plan.answer:
                     model.confirmed.append(plan.number)
                 if plan.kind == "interrupt_tool" and not _gone(_sleeper(plan), marker):
                     result.problems.append("the interrupted command is still running")
@@ -441,7 +485,7 @@ async def _drive(
         else:
             os.environ["JUPYTER_PATH"] = saved_path
     left = _left_after_shutdown(marker)
-    return SoakReport(results, time.monotonic() - started, rss, fds, most_clis, left, model.problems, kills)
+    return SoakReport(results, time.monotonic() - started, rss, fds, most_clis, left, model.problems, kills, restarts)
 
 
 async def _run_cell(

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.real_cli
 
 def test_the_plan_has_every_fault_kind() -> None:
     kinds = {plan.kind for plan in plan_cells(30, kill_every=10)}
-    assert kinds >= {"answer", "allowed", "denied", "interrupt", "api_error", "kill_mid", "kill_idle"}
+    assert kinds >= {"answer", "allowed", "denied", "interrupt", "api_error", "kill_mid", "kill_idle", "write", "undo"}
+    assert "restart" in {plan.kind for plan in plan_cells(60, kill_every=10)}
 
 
 def test_thirty_cells_with_faults_lose_nothing() -> None:
