@@ -6,7 +6,7 @@ against the raw CLI and ``claude -p --resume``; 3 the first cell against a warm 
 responsiveness while 1 MB streams (``browser``); 8 to 11 the moments people wait for: first token,
 restart, rewinds, idle notebooks (``wait_rows``); 12 the per-cell save of the notebook's state by
 notebook size (``state_rows``); 13 the renderer's CPU for a long table, quote or loose list still
-streaming, by size (``preview_rows``). The real pinned CLI and the fake Messages API
+streaming, by size (``preview_rows``); 14 the first token as JupyterLab draws it (``browser``). The real pinned CLI and the fake Messages API
 (instant scripted replies on 127.0.0.1) everywhere but row 1, which replays a recorded-shape turn.
 
 The table is printed and written into docs/benchmarks.md between its markers, with the machine.
@@ -106,7 +106,7 @@ def merge_doc(rows: list[Row], note: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
-    parser.add_argument("--no-browser", action="store_true", help="skip row 7 (JupyterLab in headless Chromium)")
+    parser.add_argument("--no-browser", action="store_true", help="skip rows 7 and 14 (JupyterLab in headless Chromium)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
     parser.add_argument("--only", default="", help="comma-separated row numbers: measure those rows alone")
     args = parser.parse_args(argv)
@@ -141,15 +141,16 @@ def main(argv: list[str] | None = None) -> int:
         step("9 restart", lambda: wait_rows.restart(env, work, times=3 if quick else 7))
         step("10 rewinds", lambda: wait_rows.rewinds(env, work, turns_list=(20, 300), times=3 if quick else 5))
         step("11 idle memory", lambda: wait_rows.idle_memory(env, work, counts=(1, 4, 8)))
-        if not only or 7 in only:
-            missing = "skipped (--no-browser)" if args.no_browser else browser.chromium_missing()
-            if missing:
-                rows.append(Row(7, "JupyterLab while a 1 MB answer streams", note=f"not measured: {missing}"))
-            else:
-                step(
-                    "7 JupyterLab",
-                    lambda: browser.responsiveness(api, env, answer_size=1_000_000, clicks=10 if quick else 20),
-                )
+        missing = "skipped (--no-browser)" if args.no_browser else browser.chromium_missing()
+        for number, title in ((7, "JupyterLab while a 1 MB answer streams"), (14, "First token in JupyterLab")):
+            if missing and (not only or number in only):
+                rows.append(Row(number, title, note=f"not measured: {missing}"))
+        if not missing:
+            step(
+                "7 JupyterLab",
+                lambda: browser.responsiveness(api, env, answer_size=1_000_000, clicks=10 if quick else 20),
+            )
+            step("14 first token in JupyterLab", lambda: browser.first_token(api, env, times=10 if quick else 30))
     step("12 state file", lambda: state_rows.save_cost(saves=50 if quick else 200))
     step("13 long previews", lambda: preview_rows.preview_cost(repeats=1 if quick else 3))
     elapsed = time.perf_counter() - began

@@ -185,6 +185,10 @@ class FakeMessagesAPI:
         self.fallback = fallback
         self.model = model
         self.requests: list[dict[str, Any]] = []
+        # Each text block's first delta and the wall-clock time it was flushed to the
+        # client: what a latency benchmark measures the page against (``time.time()``, not a
+        # monotonic clock, because a browser's ``Date.now()`` is compared with it).
+        self.first_text_sent: list[tuple[str, float]] = []
         self._queue: deque[Scripted] = deque()
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
@@ -368,7 +372,7 @@ class FakeMessagesAPI:
                     pieces = _split(block.text, block.chunk)
                     delta_type, field_name = "text_delta", "text"
                 self._event("content_block_start", {"index": index, "content_block": start})
-                for piece in pieces:
+                for number, piece in enumerate(pieces):
                     if delay:
                         time.sleep(delay)
                     self._event(
@@ -378,6 +382,9 @@ class FakeMessagesAPI:
                             "delta": {"type": delta_type, field_name: piece},
                         },
                     )
+                    if number == 0 and delta_type == "text_delta":
+                        with api._lock:
+                            api.first_text_sent.append((piece, time.time()))
                 if isinstance(block, Thinking):
                     self._event(
                         "content_block_delta",
