@@ -6,8 +6,9 @@ against the raw CLI and ``claude -p --resume``; 3 the first cell against a warm 
 responsiveness while 1 MB streams (``browser``); 8 to 11 the moments people wait for: first token,
 restart, rewinds, idle notebooks (``wait_rows``); 12 the per-cell save of the notebook's state by
 notebook size (``state_rows``); 13 the renderer's CPU for a long table, quote or loose list still
-streaming, by size (``preview_rows``); 14 the first token as JupyterLab draws it (``browser``). The real pinned CLI and the fake Messages API
-(instant scripted replies on 127.0.0.1) everywhere but row 1, which replays a recorded-shape turn.
+streaming, by size (``preview_rows``); 14 the first token as JupyterLab draws it (``browser``).
+The real pinned CLI and the fake Messages API (instant scripted replies on 127.0.0.1) everywhere
+but row 1, which replays a recorded-shape turn.
 
 The table is printed and written into docs/benchmarks.md between its markers, with the machine.
 ``--quick`` takes fewer repetitions (a smoke run, about 3 minutes); the full run about 8 minutes.
@@ -106,7 +107,7 @@ def merge_doc(rows: list[Row], note: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
-    parser.add_argument("--no-browser", action="store_true", help="skip rows 7 and 14 (JupyterLab in headless Chromium)")
+    parser.add_argument("--no-browser", action="store_true", help="skip rows 7 and 14 (JupyterLab, Chromium)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
     parser.add_argument("--only", default="", help="comma-separated row numbers: measure those rows alone")
     args = parser.parse_args(argv)

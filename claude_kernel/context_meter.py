@@ -1,19 +1,26 @@
 """The context meter at the end of every cell's footer: ``context 15k / 1M (2%)``.
 
-The figures are the CLI's own: the ``get_context_usage`` control request (what ``/context``
-shows) gives the window, where auto-compaction starts, and the tokens in use as the CLI counts
-them (system prompt, tools and skills included). Asking costs a round trip (~26 ms, about two
-thirds of a short turn), so it is not asked after every turn. Within one conversation the context
-only grows, until a compaction or ``/clear``; so after a turn that sent a model request, the usage
-that request reported, or the CLI's last count if that is larger, is the figure. The CLI is asked
-again when that cannot hold: a new process, conversation or model; a turn without a model request
-(a slash command); a compaction; or a figure near auto-compaction, where the warning must be
-right. A CLI that cannot answer (older, or stopped) leaves the last request's usage alone.
+Within one conversation the context only grows, until a compaction or ``/clear``; so after a turn
+that sent a model request, the usage that request reported (its input in all its forms, and its
+output) is what the context holds, and the Result's ``modelUsage`` names the window. That figure
+costs nothing, and it is the meter while the context is far from full.
+
+The CLI's own count, the ``get_context_usage`` control request (what ``/context`` shows), adds
+where auto-compaction starts, which the warning near it needs. Asking costs a round trip (~26 ms,
+about two thirds of a short turn), and the first time in a process about a second of the CLI's
+own work: asked at the end of the first cell, it made the first cell after every kernel start or
+restart a second slower. So the CLI is asked only where its figures matter: once the context
+fills a good part of the window (``ASK_FROM``: auto-compaction may be near, even with a lowered
+threshold), and when the turn's own figure is missing (a turn without a model request, such as a
+slash command). Its count then stands, raised by later requests, until it cannot hold: a new
+process, conversation or model, or a compaction. A CLI that cannot answer (older, or stopped)
+leaves the turn's own figure.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +40,11 @@ NEAR = 0.85
 _CONTEXT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
 #: How long the end of a turn waits for the CLI's answer (~40 ms after a turn, ~1 s before the first).
 ASK_FOR = 2.0
+#: The share of the window from which the CLI's count is asked for: its auto-compaction starts at
+#: about 80-90% of the window by default, and ``CLAUDE_AUTOCOMPACT_PCT_OVERRIDE`` may lower that.
+ASK_FROM = 0.4
+#: Caps the window the CLI fills (and ``/context`` then shows that cap as the window).
+_WINDOW_CAP = "CLAUDE_CODE_AUTO_COMPACT_WINDOW"
 
 
 def _number(value: Any) -> int | None:
@@ -86,14 +98,24 @@ class LastRequest:
         elif isinstance(event, SystemMessage) and event.subtype == "compact_boundary":
             self.compacted = True
 
-    def estimate(self, result: Result | None) -> ContextUsage | None:
-        """Without the CLI's figures: the last request's usage, of the largest window the Result names."""
+    def estimate(self, result: Result | None, *, cap: int | None = None) -> ContextUsage | None:
+        """The turn's own figure: its last request's usage, of the largest window the Result names.
+
+        ``cap`` is the CLI's own limit on the window, where one is set.
+        """
         if not self.used or result is None:
             return None
         models = result.raw.get("modelUsage")
         windows = [_number(m.get("contextWindow")) for m in models.values()] if isinstance(models, dict) else []
-        window = max((w for w in windows if w), default=0)
+        largest = max((w for w in windows if w), default=0)
+        window = min(largest, cap) if cap and largest else largest
         return ContextUsage(self.used, window) if window else None
+
+
+def _window_cap(session: Session) -> int | None:
+    """The cap the CLI was started with, from its environment (one set in its settings is not seen)."""
+    value = session.options.env.get(_WINDOW_CAP, os.environ.get(_WINDOW_CAP, ""))
+    return _number(int(value)) if value.strip().isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -121,12 +143,16 @@ async def measure(session: Session, last: LastRequest, result: Result | None) ->
     """The meter for the footer; "" when neither the CLI nor the turn says how full the context is."""
     conversation = (session.session_id, session.init.model if session.init is not None else "")
     known = _known.get(session)
-    usage = None
+    estimate = last.estimate(result, cap=_window_cap(session))
     if known is not None and known.conversation == conversation and last.used is not None and not last.compacted:
-        usage = replace(known.usage, used=max(last.used, known.usage.used))
+        usage: ContextUsage | None = replace(known.usage, used=max(last.used, known.usage.used))
+    elif estimate is not None and estimate.used < ASK_FROM * estimate.window:
+        return estimate.meter()
+    else:
+        usage = None
     if usage is None or usage.near_compaction:
         usage = await _ask(session) or usage
     if usage is None:
-        return meter.meter() if (meter := last.estimate(result)) is not None else ""
+        return estimate.meter() if estimate is not None else ""
     _known[session] = _Known(conversation, usage)
     return usage.meter()

@@ -9,7 +9,7 @@ import pytest
 from claude_kernel import slash
 from claude_kernel.context_meter import ContextUsage, LastRequest, measure
 from claude_kernel.render import TurnView
-from claude_kernel.session import ControlRequestError, Event, Result
+from claude_kernel.session import ControlRequestError, Event, Result, SessionOptions
 from claude_kernel.session._events import parse_message
 
 pytestmark = pytest.mark.anyio
@@ -152,6 +152,7 @@ class _Session:
         self.asked = 0
         self.session_id: str | None = "s1"
         self.init = None
+        self.options = SessionOptions()
 
     async def context_usage(self) -> dict[str, Any]:
         self.asked += 1
@@ -191,6 +192,25 @@ async def test_the_cli_is_asked_only_when_its_last_count_may_no_longer_hold() ->
     assert session.asked == 4
     session.session_id = "s2"  # /clear, a rewind: another conversation, nothing known of it
     assert await turn(session, request(1_000)) == "" and session.asked == 5
+
+
+async def test_the_cli_is_not_asked_while_the_context_is_far_from_full() -> None:
+    """The CLI's first count costs it about a second: the first cell after a start must not wait for it."""
+    answer = {"totalTokens": 90_000, "maxTokens": 200_000, "autoCompactThreshold": 100_000}
+    session = _Session(answer)
+    result = parse_message({"type": "result", "modelUsage": {"opus": {"contextWindow": 200_000}}})
+    assert isinstance(result, Result)
+    far, filling = LastRequest(), LastRequest()
+    far.see(request(15_500))
+    filling.see(request(90_000))
+    assert await measure(session, far, result) == "context 15.5k / 200k (8%)" and session.asked == 0  # type: ignore[arg-type]
+    near = await measure(session, filling, result)  # type: ignore[arg-type]
+    assert near.startswith("context 90k / 200k (45%) · auto-compaction near (at 100k") and session.asked == 1
+    # A window the CLI was told to cap is the window the turn's own figure is read against.
+    capped = _Session({**answer, "maxTokens": 100_000})
+    capped.options = SessionOptions(env={"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000"})
+    assert await measure(capped, far, result) == "context 15.5k / 100k (16%)" and capped.asked == 0  # type: ignore[arg-type]
+    assert (await measure(capped, filling, result)).startswith("context 90k / 100k (90%)") and capped.asked == 1  # type: ignore[arg-type]
 
 
 async def test_without_the_clis_answer_the_meter_uses_the_last_requests_usage() -> None:
