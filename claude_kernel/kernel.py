@@ -262,7 +262,7 @@ class ClaudeKernel(Kernel):
         else:
             try:
                 await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), loop)), 5.0)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
                 # The kernel's loop is stuck: ipykernel's own shutdown then ends the CLI (SIGTERM).
                 self.log.warning("the kernel's event loop did not close the claude CLI in time")
         return {"status": "ok", "restart": restart}

@@ -162,10 +162,10 @@ class NotebookContext:
         chosen: list[str] = []
         size = 0
         for cell in reversed(cells):
-            rendered = cell.render()
+            rendered = _clip(cell.render(), MAX_CHARS)
             if chosen and size + len(rendered) > MAX_CHARS:
                 break
-            chosen.append(_clip(rendered, MAX_CHARS))
+            chosen.append(rendered)
             size += len(rendered)
         errors = sum(1 for cell in cells[len(cells) - len(chosen) :] if cell.error)
         left_out = self._run - len(chosen)

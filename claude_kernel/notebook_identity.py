@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .notebook_state import NotebookState
 
-__all__ = ["NotebookFile", "same_notebook"]
+__all__ = ["NotebookFile", "find_moved", "moved_here", "same_notebook", "stamp_of"]
 
 #: A notebook bigger than this is not parsed for its cell ids (its stamp still counts).
 _MAX_PARSE = 64 * 1024 * 1024

@@ -10,7 +10,8 @@ Until the folder is trusted, the CLI starts with ``--setting-sources user`` (che
 three did). User-level settings behave as always. The answer is remembered per folder in Jupyter's
 data directory, with a fingerprint of the commands listed: if they change, the question comes
 again. Headless runs (nbclient, papermill) never ask: project settings stay off unless the folder
-was trusted or ``CLAUDE_KERNEL_TRUST_PROJECT=1`` is set.
+was trusted. ``CLAUDE_KERNEL_TRUST_PROJECT=1`` trusts every folder without asking, in headless and
+interactive runs alike (for a machine whose folders are all the user's own, or a CI job).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from jupyter_core.paths import jupyter_data_dir
 
 __all__ = ["OPT_IN", "SETTINGS_OFF", "ProjectCommands", "TrustStore", "project_commands"]
 
-#: Set to 1 to let headless runs use a folder's project settings without asking.
+#: Set to 1 to trust every folder's project settings without asking (headless or not).
 OPT_IN = "CLAUDE_KERNEL_TRUST_PROJECT"
 #: The CLI flags that keep project and local settings (and ``.mcp.json``) off.
 SETTINGS_OFF = ("--setting-sources", "user")
@@ -142,7 +143,7 @@ class TrustStore:
             raise
 
     def allows(self, commands: ProjectCommands, environ: dict[str, str] | None = None) -> bool | None:
-        """Whether project settings may be on: the answer, or the headless opt-in; None if not asked."""
+        """Whether project settings may be on: the opt-in, or the folder's answer; None if not asked."""
         env = os.environ if environ is None else environ
         if env.get(OPT_IN) == "1":
             return True
