@@ -92,16 +92,28 @@ def _row_blocks(table_text: str) -> dict[int, list[str]]:
 
 
 def merge_doc(rows: list[Row], note: str) -> None:
-    """Replace only ``rows`` in the written table (a ``--only`` run), keeping the others and their header."""
+    """Replace only ``rows`` in the written table (a ``--only`` run), keeping the others and their header.
+
+    Each ``--only`` run adds a "Rows ...: measured ..." line; an earlier one keeps the rows this
+    run did not measure again, and goes once it has none left.
+    """
     doc = DOC.read_text()
     old = doc.split(START, 1)[1].split(END, 1)[0].strip("\n")
     header = [line for line in old.splitlines() if line.startswith("Measured ")][:1]
+    measured = {row.number for row in rows}
+    notes = []
+    for line in old.splitlines():
+        found = re.match(r"Rows ([\d, ]+): (.*)", line)
+        if found:
+            kept = [n for n in found.group(1).split(", ") if int(n) not in measured]
+            if kept:
+                notes.append(f"Rows {', '.join(kept)}: {found.group(2)}")
     blocks = _row_blocks(old)
     blocks.update(_row_blocks(table(rows)))
     lines = table([]).splitlines()
     for number in sorted(blocks):
         lines += blocks[number]
-    write_doc("\n\n".join([*header, note, "\n".join(lines)]))
+    write_doc("\n\n".join([*header, *notes, note, "\n".join(lines)]))
 
 
 def main(argv: list[str] | None = None) -> int:
