@@ -11,6 +11,7 @@ Run alone: ``.venv/bin/python benchmarks/preview_rows.py``.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +44,10 @@ KINDS: dict[str, Callable[[int], list[str]]] = {"table": _table, "quote": _quote
 
 def cpu_seconds(pieces: list[str]) -> float:
     """CPU to stream ``pieces`` into a view redrawn every REDRAW_EVERY characters, and finish it."""
+    # Earlier rows of the run leave a large heap, and every full collection walks it: set it aside,
+    # so the ratio is the renderer's own growth, not the bench process's history.
+    gc.collect()
+    gc.freeze()
     view = TurnView()
     began = time.process_time()
     pending = 0
@@ -54,7 +59,9 @@ def cpu_seconds(pieces: list[str]) -> float:
             pending = 0
     view.apply(message_end("m1"))
     view.bundles()
-    return time.process_time() - began
+    spent = time.process_time() - began
+    gc.unfreeze()
+    return spent
 
 
 def preview_cost(*, repeats: int) -> Row:
