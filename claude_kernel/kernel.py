@@ -13,6 +13,7 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from typing import Any
 
 import anyio
@@ -36,6 +37,12 @@ from .widgets import WidgetResponder, offer_undo
 __all__ = ["ClaudeKernel"]
 
 _MAGIC_DOCS = magic_docs()
+
+#: ipykernel before 7.4 (the newest there is for Python 3.10) holds every message on the main shell
+#: until the running cell ends, comms included: a click on Allow would wait for the very turn that
+#: waits for it. 7.4 dispatches comms at once; on older ones :meth:`ClaudeKernel.shell_main` does.
+_COMMS_WAIT_FOR_THE_CELL = tuple(int(part) for part in version("ipykernel").split(".")[:2]) < (7, 4)
+_COMM_MESSAGES = frozenset({"comm_open", "comm_msg", "comm_close"})
 
 
 class _CellDisplay(UpdatableDisplays):
@@ -98,6 +105,26 @@ class ClaudeKernel(Kernel):
             idle_stop_seconds(),
             busy=lambda: self._spawning is not None and not self._spawning.done(),
         )
+
+    async def shell_main(self, subshell_id: str | None, msg: Any) -> None:
+        """Hand a comm message to its widget at once while a cell runs, on ipykernel < 7.4."""
+        if _COMMS_WAIT_FOR_THE_CELL and subshell_id is None and self._main_asyncio_lock.locked():
+            assert self.session is not None
+            idents, frames = self.session.feed_identities(msg, copy=False)
+            message = self.session.deserialize(frames, content=True, copy=False)
+            msg_type = message["header"]["msg_type"]
+            if msg_type in _COMM_MESSAGES:
+                # The main shell's tasks share one context: put the running cell's parent back, or
+                # its later output would be addressed to the click. No busy/idle is published, so
+                # the frontend keeps showing the cell as running.
+                ident, parent = self._shell_parent_ident.get(), self.get_parent("shell")
+                try:
+                    self.set_parent(idents, message, channel="shell")
+                    self.shell_handlers[msg_type](self.shell_stream, idents, message)
+                finally:
+                    self.set_parent(ident, parent, channel="shell")
+                return
+        await super().shell_main(subshell_id, msg)
 
     def start(self) -> None:
         super().start()

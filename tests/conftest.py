@@ -152,7 +152,13 @@ def lab_kernel(kernelspec_path: str, notebook_env: dict[str, str], workdir: Path
 @pytest.fixture
 def python_kernel(cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
     """A stock IPython kernel with ``%load_ext claude_kernel`` done, on the real CLI and the fake API."""
+    from . import kernel_client
+
     for driver in _running_kernel("python3", cli_env, workdir):
+        if kernel_client.COMMS_WAIT_FOR_THE_CELL:
+            # Before 7.4 (Python 3.10), a click reaches a running cell only over a subshell, which
+            # is how JupyterLab >= 4.4 sends widget messages by default.
+            driver.comms_over_subshell()
         loaded = driver.run("%load_ext claude_kernel")
         assert loaded.reply is not None and loaded.reply["status"] == "ok", loaded.outputs
         yield driver

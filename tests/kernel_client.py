@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from importlib.metadata import version
 from queue import Empty
 from typing import Any
 
@@ -12,6 +13,9 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+#: ipykernel < 7.4 holds comm messages on the main shell until the running cell ends.
+COMMS_WAIT_FOR_THE_CELL = tuple(int(part) for part in version("ipykernel").split(".")[:2]) < (7, 4)
 
 
 class _TextOf(HTMLParser):
@@ -92,6 +96,17 @@ class KernelDriver:
     def __init__(self, manager: KernelManager, client: BlockingKernelClient) -> None:
         self.manager = manager
         self.client = client
+        self._comm_subshell: str | None = None
+
+    def comms_over_subshell(self) -> None:
+        """Send widget messages on a kernel subshell of their own, as JupyterLab >= 4.4 does."""
+        request = self.client.session.msg("create_subshell_request", {})
+        self.client.control_channel.send(request)
+        while True:
+            reply = self.client.control_channel.get_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
+                self._comm_subshell = reply["content"]["subshell_id"]
+                return
 
     def start(self, code: str, *, allow_stdin: bool = True, cell_id: str | None = None) -> Execution:
         """Send an execute_request; ``cell_id`` goes in its metadata, as JupyterLab puts it there."""
@@ -186,4 +201,6 @@ class KernelDriver:
 
     def _comm(self, comm_id: str, data: dict[str, Any]) -> None:
         msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        if self._comm_subshell is not None:
+            msg["header"]["subshell_id"] = self._comm_subshell
         self.client.shell_channel.send(msg)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -25,8 +26,8 @@ def _run(*argv: str | Path, cwd: Path | None = None, env: dict[str, str] | None 
     return done.stdout
 
 
-def _venv(path: Path, *requirements: str | Path) -> Path:
-    _run(sys.executable, "-m", "venv", path)
+def _venv(path: Path, *requirements: str | Path, python: str | Path = sys.executable) -> Path:
+    _run(python, "-m", "venv", path)
     _run(path / "bin/python", "-m", "pip", "install", "--quiet", *requirements)
     return path
 
@@ -44,6 +45,25 @@ def built_wheel(base: Path) -> Path:
 def kernel_venv(base: Path) -> Path:
     """A new virtualenv with the wheel and its `cli` extra: the pinned CLI from PyPI, no Node."""
     return _venv(base / "kernel-venv", f"{built_wheel(base)}[cli]")
+
+
+def oldest_python() -> Path | None:
+    """A Python 3.10 interpreter, the oldest the package supports: on PATH, or one pyenv built."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    on_path = shutil.which("python3.10")
+    for candidate in [*([Path(on_path)] if on_path else []), *sorted(pyenv.glob("3.10.*/bin/python"))]:
+        # pyenv puts a shim for every version it knows on PATH; it fails unless that version is selected.
+        version = [str(candidate), "-c", "import sys; print(sys.version_info[:2])"]
+        probe = subprocess.run(version, capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 10)":
+            return candidate
+    return None
+
+
+@functools.cache
+def oldest_kernel_venv(base: Path, python: Path) -> Path:
+    """The wheel and its `cli` extra on Python 3.10, where ipykernel stops at 7.3."""
+    return _venv(base / "kernel-venv-3.10", f"{built_wheel(base)}[cli]", python=python)
 
 
 @functools.cache

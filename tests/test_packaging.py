@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply
 
 from .cli_pin import pinned_cli_version, pinned_sdk_version
 from .kernel_client import KernelDriver
-from .packaging_env import built_wheel, kernel_venv, nodeless_path
+from .packaging_env import built_wheel, kernel_venv, nodeless_path, oldest_kernel_venv, oldest_python
 from .process_scan import new_tag, tagged, wait_for_none
 
 
@@ -82,6 +84,50 @@ def test_wheel_in_a_new_venv_without_node_answers_a_cell(
         **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON", "JUPYTER"))},
         "PATH": path,
     }
+    tag = new_tag()
+    with _kernel_in(venv, env, {**cli_env, **tag}, workdir, tmp_path_factory) as driver:
+        fake_api.enqueue(Reply.text("Answered from a wheel."))
+        run = driver.run("hello from a fresh venv", timeout=120)
+        assert run.reply is not None and run.reply["status"] == "ok", run.outputs
+        assert "Answered from a wheel." in run.text()
+        # The CLI that answered is the one the cli extra put into the new venv.
+        running = [cmd for cmd in tagged(tag).values() if "_bundled/claude" in cmd]
+        assert running and all(cmd.startswith(str(venv)) for cmd in running), running
+    assert wait_for_none(tag) == {}
+
+
+@pytest.mark.packaging
+@pytest.mark.real_cli
+@pytest.mark.timeout(900)
+def test_wheel_on_python_3_10_hears_a_click_while_the_cell_runs(
+    tmp_path_factory: pytest.TempPathFactory, fake_api: FakeMessagesAPI, cli_env: dict[str, str], workdir: Path
+) -> None:
+    """ipykernel stops at 7.3 on Python 3.10: the kernel itself hands the running cell its click."""
+    python = oldest_python()
+    if python is None:
+        pytest.skip("no Python 3.10 on this machine (python3.10 on PATH, or pyenv's)")
+    venv = oldest_kernel_venv(tmp_path_factory.getbasetemp(), python)
+    installed = subprocess.run(
+        [venv / "bin/python", "-c", "import ipykernel, sys; print(sys.version_info[:2], ipykernel.__version__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert installed.startswith("(3, 10) 7.3"), installed
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON", "JUPYTER"))}
+    with _kernel_in(venv, env, cli_env, workdir, tmp_path_factory) as driver:
+        bash = Reply.tool("Bash", {"command": "touch clicked.txt", "description": "Create"})
+        fake_api.enqueue(bash, Reply.text("Done."))
+        run = driver.start("make a file")
+        driver.click(driver.wait_for_button(run, "Allow"))
+        driver.pump(run, timeout=120)
+        assert run.reply is not None and run.reply["status"] == "ok", run.outputs
+        assert (workdir / "clicked.txt").exists() and "Done." in run.text()
+
+
+@contextmanager
+def _kernel_in(
+    venv: Path, env: dict[str, str], cli_env: dict[str, str], workdir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KernelDriver]:
+    """The Claude kernel as ``venv``'s own `python -m claude_kernel install` sets it up, running."""
     prefix = tmp_path_factory.mktemp("prefix")
     subprocess.run(
         [venv / "bin/python", "-m", "claude_kernel", "install", "--prefix", prefix, "--env", "CLAUDE_KERNEL_PROBE=1"],
@@ -92,22 +138,13 @@ def test_wheel_in_a_new_venv_without_node_answers_a_cell(
     specs = KernelSpecManager(kernel_dirs=[str(prefix / "share/jupyter/kernels")])
     spec = specs.get_kernel_spec("claude")
     assert spec.argv[0] == str(venv / "bin/python") and spec.env == {"CLAUDE_KERNEL_PROBE": "1"}
-
-    tag = new_tag()
     manager = KernelManager(kernel_name="claude", kernel_spec_manager=specs)
-    manager.start_kernel(env={**env, **cli_env, **tag}, cwd=str(workdir))
+    manager.start_kernel(env={**env, **cli_env}, cwd=str(workdir))
     client = manager.blocking_client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
-        fake_api.enqueue(Reply.text("Answered from a wheel."))
-        run = KernelDriver(manager, client).run("hello from a fresh venv", timeout=120)
-        assert run.reply is not None and run.reply["status"] == "ok", run.outputs
-        assert "Answered from a wheel." in run.text()
-        # The CLI that answered is the one the cli extra put into the new venv.
-        running = [cmd for cmd in tagged(tag).values() if "_bundled/claude" in cmd]
-        assert running and all(cmd.startswith(str(venv)) for cmd in running), running
+        yield KernelDriver(manager, client)
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=False)
-    assert wait_for_none(tag) == {}
