@@ -21,7 +21,15 @@ from ._gateway import default_cwd
 from .attachments import Attachments
 from .notebook_identity import NotebookFile, find_moved, moved_here, same_notebook, stamp_of
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
-from .session import BudgetExceededError, HostTool, ProcessDiedError, Session, SessionError, SessionOptions
+from .session import (
+    BudgetExceededError,
+    HostTool,
+    ProcessDiedError,
+    RewindError,
+    Session,
+    SessionError,
+    SessionOptions,
+)
 from .trust import OPT_IN, SETTINGS_OFF, ProjectCommands, TrustStore, project_commands
 from .turn import TurnOutcome, shown_path, usd
 from .undo import hashes, plan_undo, unrestored
@@ -545,8 +553,11 @@ class Conversation:
             if keep is None:
                 try:  # nothing before this cell: the whole conversation goes, in place if the CLI can
                     await session.rewind(None, first_dropped=first_dropped, latest=chain[-1].prompt_uuid)
-                except SessionError as exc:
-                    await self.restart(resume=None)  # a fresh conversation instead
+                except RewindError as exc:
+                    # Only the CLI's refusal means a fresh conversation instead. Any other error (a
+                    # turn of the CLI's own running, a process gone) says nothing about the rewind:
+                    # throwing the whole conversation away for it would lose it for nothing.
+                    await self.restart(resume=None)
                     forked = str(exc)
             else:
                 last_turn = index == len(chain) - 1 and keep == index - 1
