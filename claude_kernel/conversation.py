@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,15 @@ from ._gateway import default_cwd
 from .attachments import Attachments
 from .notebook_identity import NotebookFile, find_moved, moved_here, same_notebook, stamp_of
 from .notebook_state import Branch, CellTurn, NotebookState, StateFileDamaged, StateStore
-from .session import BudgetExceededError, HostTool, ProcessDiedError, Session, SessionError, SessionOptions
+from .session import (
+    BudgetExceededError,
+    HostTool,
+    ProcessDiedError,
+    RewindError,
+    Session,
+    SessionError,
+    SessionOptions,
+)
 from .trust import OPT_IN, SETTINGS_OFF, ProjectCommands, TrustStore, project_commands
 from .turn import TurnOutcome, shown_path, usd
 from .undo import hashes, plan_undo, unrestored
@@ -228,11 +236,14 @@ class Conversation:
             self.session = await self._spawn()
         return self.session
 
-    def _guarded(self, options: SessionOptions) -> SessionOptions:
-        """``options`` with project settings off where the folder would run commands and is not trusted.
+    def _guarded(self, options: SessionOptions) -> tuple[SessionOptions, ProjectCommands | None]:
+        """``options`` with project settings off where the folder would run commands and is not trusted,
+        and the question to ask about that folder (None: nothing to ask).
 
         Every process this conversation starts goes through here (a ``%cwd`` to another folder
-        asks again), so nothing of an untrusted folder's settings ever runs.
+        asks again), so nothing of an untrusted folder's settings ever runs. It only answers: the
+        conversation's own process (``_spawn``) keeps the question, a short-lived one (an undo in
+        another folder) must not replace it.
         """
         try:
             commands = project_commands(options.cwd)
@@ -245,20 +256,13 @@ class Conversation:
         except Exception:  # the question must never stop a start: keep the settings off then
             log.warning("could not check the folder's project settings", exc_info=True)
             commands, allowed = None, False
-        self._trust_question = commands if allowed is None else None
+        question = commands if allowed is None else None
         if allowed:
-            return options
-        return replace(options, extra_args=[*options.extra_args, *SETTINGS_OFF])
+            return options, question
+        return replace(options, extra_args=[*options.extra_args, *SETTINGS_OFF]), question
 
-    def trust_question(self) -> ProjectCommands | None:
-        """What the folder's project settings would run, while nobody has said whether to trust it."""
-        return self._trust_question
-
-    async def answer_trust(self, trusted: bool) -> None:
+    async def _answer_trust(self, commands: ProjectCommands, trusted: bool) -> None:
         """Remember the answer for the folder; trusted, the CLI restarts with its project settings."""
-        commands, self._trust_question = self._trust_question, None
-        if commands is None:
-            return
         self._answered[commands] = trusted
         try:
             self._trust.remember(commands, trusted)
@@ -274,7 +278,7 @@ class Conversation:
         if cwd and not os.path.isdir(cwd):
             raise MagicError(f"the working directory {cwd} no longer exists; choose another with %cwd PATH")
         try:
-            return await Session.spawn(self._guarded(self.options))
+            return await self._spawn_guarded()
         except ProcessDiedError as exc:
             lost = self.options.resume
             if strict or not lost or _TRANSCRIPT_GONE not in str(exc):
@@ -282,7 +286,7 @@ class Conversation:
         # The transcript is gone (the CLI deletes them after `cleanupPeriodDays`, 30 by default; a
         # kernel on another host has none): every cell would fail the same way. Start afresh, once.
         self.options = replace(self.options, resume=None, fork_session=False)
-        session = await Session.spawn(self._guarded(self.options))
+        session = await self._spawn_guarded()
         self._restored = None
         self.state.keep_cells(0)  # the cells' turns were in the lost transcript: nothing to rewind to
         self.state.set_session(None)
@@ -299,6 +303,17 @@ class Conversation:
             f"This notebook's conversation (session {lost}) could not be continued: {why}. "
             "A fresh conversation starts here; `%session` says so too."
         )
+        return session
+
+    async def _spawn_guarded(self) -> Session:
+        """Start the conversation's own process; the one place that sets the trust question."""
+        options, question = self._guarded(self.options)
+        session = await Session.spawn(options)
+        self._trust_question = question
+        # A guest's fork (``_become_guest``) is made by its first start: from then on the session
+        # id is the fork's own, and forking it again at every later start (a restart, an idle
+        # stop) would leave the notebook a new branch each time, none of them continued.
+        self.options = replace(self.options, fork_session=False)
         return session
 
     async def restart(self, *, strict: bool = False, **changes: Any) -> None:
@@ -492,18 +507,35 @@ class Conversation:
         if self.state.session_id and self.state.cells:
             self.state.add_branch(Branch(self.state.session_id, len(self.state.cells), reason, resumable))
 
-    async def before_turn(self, *, cell_id: str | None, interactive: bool) -> tuple[list[str], UndoOffer | None]:
+    async def before_turn(
+        self,
+        *,
+        cell_id: str | None,
+        interactive: bool,
+        ask_trust: Callable[[ProjectCommands], Awaitable[bool]] | None = None,
+    ) -> tuple[list[str], UndoOffer | None]:
         """Notes for the start of a turn, after continuing or rewinding the notebook's conversation.
+
+        Both hosts start every message here, in this order: the notebook's identity is decided
+        before the CLI is started (deciding it may mean resuming another conversation, and a
+        start before it would be thrown away: the CLI started twice), and the folder-trust
+        question is asked before any rewind is decided (a "trust" answer restarts the CLI, and a
+        rewind done in the process it replaces would be lost with it). ``ask_trust`` asks the
+        person; without it (nobody to ask: a headless run, a terminal) project settings stay off
+        and a note says so.
 
         Returns the notes and the file changes a rewind left in place (offered for undo, never
         undone silently).
         """
-        await self.ensure_session()  # a start that found the transcript gone has its notice ready
         identity = await self._decide_identity(cell_id)
-        await self._share_budget()
+        await self.ensure_session()  # a start that found the transcript gone has its notice ready
+        # Taken, not just read: asked (or told) once per start of the CLI, which sets it again.
+        untrusted, self._trust_question = self._trust_question, None
+        if untrusted is not None and ask_trust is not None:
+            await self._answer_trust(untrusted, await ask_trust(untrusted))
+        await self._share_budget()  # after a restart for trust: it caps the process that runs the turn
         notes = [*self.take_notices(), *identity]
-        if not interactive and self._trust_question is not None:
-            untrusted, self._trust_question = self._trust_question, None
+        if untrusted is not None and ask_trust is None:
             notes.append(
                 f"This folder's project settings would run commands ({'; '.join(untrusted.items)}). Nobody is "
                 f"here to ask, so they stay off; trust the folder in an interactive run, or set {OPT_IN}=1."
@@ -545,8 +577,11 @@ class Conversation:
             if keep is None:
                 try:  # nothing before this cell: the whole conversation goes, in place if the CLI can
                     await session.rewind(None, first_dropped=first_dropped, latest=chain[-1].prompt_uuid)
-                except SessionError as exc:
-                    await self.restart(resume=None)  # a fresh conversation instead
+                except RewindError as exc:
+                    # Only the CLI's refusal means a fresh conversation instead. Any other error (a
+                    # turn of the CLI's own running, a process gone) says nothing about the rewind:
+                    # throwing the whole conversation away for it would lose it for nothing.
+                    await self.restart(resume=None)
                     forked = str(exc)
             else:
                 last_turn = index == len(chain) - 1 and keep == index - 1
@@ -770,7 +805,8 @@ class Conversation:
             return
         resume = self.current_session_id if current else session_id
         other = replace(self.options, resume=resume, cwd=cwd, max_budget_usd=None, spent_usd=0.0)
-        async with await Session.spawn(self._guarded(other)) as session:
+        guarded, _ = self._guarded(other)  # a question about that folder is for its own process, not asked here
+        async with await Session.spawn(guarded) as session:
             yield session
 
     async def undo_last(self, confirmed: bool = False) -> str:

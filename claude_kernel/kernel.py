@@ -13,6 +13,7 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from importlib.metadata import version
 from typing import Any
 
@@ -198,9 +199,11 @@ class ClaudeKernel(Kernel):
                     display.text(await run_magic(conversation, line))
                 if message:
                     attached, mentioned = conversation.attachments.for_message(message, conversation.options.cwd or ".")
-                    notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=allow_stdin)
-                    if allow_stdin and (question := conversation.trust_question()) is not None:
-                        await conversation.answer_trust(await ask_trust(display, question))
+                    notes, dropped = await conversation.before_turn(
+                        cell_id=cell_id,
+                        interactive=allow_stdin,
+                        ask_trust=partial(ask_trust, display) if allow_stdin else None,
+                    )
                     session = await self._start_session()
         except MagicError as exc:
             return display.error("MagicError", str(exc))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import anyio
@@ -257,19 +258,20 @@ async def run_cell(line: str, body: str) -> None:
     parent = shell.kernel.get_parent("shell") if getattr(shell, "kernel", None) is not None else {}
     cell_id = (parent.get("metadata") or {}).get("cellId")
     interactive = _can_click(shell)
-    notes, dropped = await conversation.before_turn(cell_id=cell_id, interactive=interactive)
-    notes += [sent] if sent else []
-    notes += [f"Attached {name} ({image.size})." for name, image in zip(args.image, images, strict=True)]
-    session = await conversation.ensure_session()
     # Terminal IPython has no kernel: no widgets, no updatable output, and Ctrl-C is ours to catch.
     # In a kernel, the stop button cancels this coroutine instead, which run_turn turns into an interrupt.
     in_kernel = getattr(shell, "kernel", None) is not None
     notebook = _IPythonDisplays() if in_kernel else None
     displays: DisplaySink = notebook or _TerminalOutput()
+    notes, dropped = await conversation.before_turn(
+        cell_id=cell_id,
+        interactive=interactive,
+        ask_trust=partial(ask_trust, notebook) if notebook is not None and interactive else None,
+    )
+    notes += [sent] if sent else []
+    notes += [f"Attached {name} ({image.size})." for name, image in zip(args.image, images, strict=True)]
+    session = await conversation.ensure_session()
     base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
-    if notebook is not None and interactive and (question := conversation.trust_question()) is not None:
-        await conversation.answer_trust(await ask_trust(notebook, question))
-        session = await conversation.ensure_session()
     if notebook is not None and interactive:
         base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
     responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)

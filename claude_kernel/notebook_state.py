@@ -211,10 +211,6 @@ class NotebookState:
         if self.guest_costs.get(session_id) != cost_usd:
             self._do({"op": "guest_cost", "session_id": session_id, "cost_usd": cost_usd})
 
-    def spent_by_all(self) -> float:
-        """What the notebook has spent: its conversation, and other kernels' branches beside it."""
-        return self.cost_usd + sum(self.guest_costs.values())
-
     def set_budget(self, budget_usd: float | None) -> None:
         if budget_usd != self.budget_usd:
             self._do({"op": "budget", "budget_usd": budget_usd})
@@ -253,7 +249,11 @@ class NotebookState:
             self._do(_file_op(stamp))
 
     def reset(self) -> None:
-        """Forget everything but the notebook's name (another conversation takes over)."""
+        """Another conversation takes over: forget the one left, but not its branches.
+
+        The branches stay listed (and resumable) in ``%history``: the conversation just left was
+        recorded as one a moment before (``%resume``), and dropping them would lose the way back.
+        """
         self._do({"op": "reset"})
 
     def _do(self, op: dict[str, Any]) -> None:
@@ -315,7 +315,7 @@ class NotebookState:
             cell_id = _text(op, "cell_id", optional=True)
             self.cleared = [turn for turn in self.cleared if cell_id is not None and turn.cell_id != cell_id]
         elif kind == "reset":
-            self.session_id, self.cells, self.branches, self.cost_usd = None, [], [], 0.0
+            self.session_id, self.cells, self.cost_usd = None, [], 0.0
             self.cleared = []
         elif kind == "notebook":
             if op.get("format") != FORMAT:
@@ -528,11 +528,17 @@ class StateStore:
         return store if store.path == path else None
 
     def set_aside(self) -> Path:
-        """Move the file away (it is another notebook's); a later load starts empty."""
+        """Move the file away (it is another notebook's); a later load starts empty.
+
+        The ledger goes with it: what that notebook's kernels spent, and its budget, are not this
+        notebook's, and counting them would refuse this one's turns for another's spending.
+        """
         aside = self.path.with_name(f"{self.path.stem}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
         with self._locked():
             self.path.replace(aside)
             self._lines = 0
+            self._seen = (0, 0)
+            self.ledger = NotebookState(self.notebook)
         return aside
 
     def adopt(self, state: NotebookState, previous: StateStore) -> None:

@@ -16,6 +16,9 @@ and answers each user message by its text:
   anything else  "echo: <text>"
 
 It appends its argv as one JSON line to $FAKE_CLI_LOG, so tests can check ``--resume``.
+A ``rewind_conversation`` request is answered ``{"rewound": true}``, any other request ``{}``;
+control requests whose subtype $FAKE_CLI_UNANSWERED names (comma-separated) get no answer at all,
+like a hung CLI.
 """
 
 import json
@@ -98,16 +101,21 @@ def main() -> None:
     if os.environ.get("FAKE_CLI_LOG"):
         with open(os.environ["FAKE_CLI_LOG"], "a") as log:
             log.write(json.dumps(sys.argv) + "\n")
+    unanswered = set(filter(None, os.environ.get("FAKE_CLI_UNANSWERED", "").split(",")))
     turns = 0
     for line in sys.stdin:
         if not line.strip():
             continue
         message = json.loads(line)
         if message["type"] == "control_request":
+            subtype = message["request"].get("subtype")
+            if subtype in unanswered:
+                continue
+            response = {"rewound": True} if subtype == "rewind_conversation" else {}
             emit(
                 {
                     "type": "control_response",
-                    "response": {"subtype": "success", "request_id": message["request_id"], "response": {}},
+                    "response": {"subtype": "success", "request_id": message["request_id"], "response": response},
                 }
             )
             continue

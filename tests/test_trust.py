@@ -116,3 +116,18 @@ def test_a_headless_run_keeps_project_settings_off_unless_opted_in(
         assert run.reply is not None and run.reply["status"] == "ok", run.outputs
         assert ran(risky_folder) == {"server": opt_in, "hook": opt_in}
         assert ("stay off" in run.plain()) != opt_in
+
+
+def test_the_magic_asks_before_its_first_turn_too(
+    env: dict[str, str], fake_api: FakeMessagesAPI, risky_folder: Path
+) -> None:
+    """``%%claude`` asks through the same preamble as the kernel (``Conversation.before_turn``)."""
+    for python in _running_kernel("python3", env, risky_folder):
+        assert python.run("%load_ext claude_kernel").reply["status"] == "ok"
+        fake_api.enqueue(Reply.text("Hello."))
+        asked = python.start("%%claude\nhello", cell_id="c1")
+        python.click(python.wait_for_button(asked, "Trust this folder"))
+        python.pump(asked)
+        assert asked.reply is not None and asked.reply["status"] == "ok", asked.outputs
+        assert "Hello." in asked.text()
+        assert ran(risky_folder) == {"server": True, "hook": True}

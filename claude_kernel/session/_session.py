@@ -79,6 +79,8 @@ log = logging.getLogger("claude_kernel.session")
 _DECODER = json.JSONDecoder()
 _CONTROL_TYPES = frozenset({"control_request", "control_response", "control_cancel_request"})
 _IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+#: How long a control request may go unanswered (seconds) before its caller gives up on it.
+_CONTROL_TIMEOUT = 60.0
 
 
 def _decode_line(line: bytes) -> dict[str, Any] | None:
@@ -539,14 +541,21 @@ class Session:
 
         :raises RewindError: the CLI refused (an unknown ``to``, a forbidden truncation); nothing
             changed and the conversation goes on where it was.
-        :raises SessionError: a turn is running (interrupt it or read it to its end first), or
-            there is no conversation yet.
+        :raises SessionError: a turn is running, the host's or one the CLI took by itself
+            (interrupt it or read it to its end first), or there is no conversation yet.
         """
         if self._closed:
             raise NotConnectedError("the session was closed")
         proc = self._proc
         if proc is not None and proc.prompts and not proc.exit_reported:
             raise SessionError("cannot rewind while a turn is running; read it to its end or interrupt it first")
+        if self.own_turn_running:
+            # No host message is pending, but the CLI is writing a turn of its own into the
+            # conversation: cutting the conversation under it (or forking it midway) would race it.
+            raise SessionError(
+                "cannot rewind while Claude runs a turn of its own (a background agent's report, a wake-up); "
+                "read it to its end or interrupt it first"
+            )
         if self._unsaved_fork is None and self.session_id is None:
             raise SessionError("nothing to rewind: this session has no conversation yet")
         target = self._in_place_target(to, first_dropped, dropping_turn)
@@ -589,18 +598,25 @@ class Session:
         """Rewind a resumed process again if the in-place rewind had not reached the transcript.
 
         If it had (the old process was killed after writing it), the CLI no longer finds the
-        target and refuses, which is as good.
+        target and refuses, which is as good. A CLI that never answers (``TimeoutError``) must not
+        fail the message this restart is for either: it is a best effort like the refusal, and the
+        message goes on in the conversation as the resumed process has it (a hung process is then
+        the message's own problem: interrupt and restart handle it).
         """
         if self._unsaved_rewind is None:
             return
         target, last_seen = self._unsaved_rewind
-        with contextlib.suppress(SessionError):
+        try:
             pending = await proc.control.send_request(
                 "rewind_conversation", target_message_uuid=target, last_seen_user_message_uuid=last_seen
             )
-            with anyio.fail_after(60):
+            with anyio.fail_after(_CONTROL_TIMEOUT):
                 await self._pump_until(proc, pending)
             log.debug("rewound the resumed process again: %s", pending.result())
+        except SessionError:
+            pass  # refused (the rewind had reached the transcript), or the process went: nothing to redo
+        except TimeoutError:  # anyio's fail_after raises the built-in one, on Python 3.10 too
+            log.warning("the resumed claude process did not answer the rewind in %s s; going on", _CONTROL_TIMEOUT)
 
     def _forget_turns_from(self, prompt: str) -> None:
         """Drop the turns from ``prompt`` on from the turns this session saw answered."""
@@ -646,14 +662,14 @@ class Session:
         if proc is None or not proc.usable:
             raise NotConnectedError("the claude process is not running")
         pending = await proc.control.send_request("get_context_usage")
-        with anyio.fail_after(60):
+        with anyio.fail_after(_CONTROL_TIMEOUT):
             await self._pump_until(proc, pending)
         return pending.result()
 
     async def _request(self, subtype: str, **fields: Any) -> dict[str, Any]:
         proc = await self._ensure_running()
         pending = await proc.control.send_request(subtype, **fields)
-        with anyio.fail_after(60):
+        with anyio.fail_after(_CONTROL_TIMEOUT):
             await self._pump_until(proc, pending)
         return pending.result()
 
