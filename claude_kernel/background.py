@@ -19,7 +19,6 @@ says how to answer when nobody can click.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -30,6 +29,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._detached import run_detached
 from ._html import escape
 from .agent_progress import AgentProgress
 from .panels._base import PanelSink
@@ -164,7 +164,7 @@ class BackgroundBoard:
         """
         if session is not self._followed:
             self._followed = session
-            asyncio.get_running_loop().create_task(self.follow(session))
+            run_detached(self.follow(session))
 
     # -- the host's cells -------------------------------------------------------------------
 

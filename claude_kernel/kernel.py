@@ -21,6 +21,7 @@ import ipywidgets
 from ipykernel.kernelbase import Kernel
 
 from . import __version__
+from ._detached import run_detached
 from .background import BackgroundBoard
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError
@@ -242,7 +243,7 @@ class ClaudeKernel(Kernel):
             self._interrupt.set()
         elif self.conversation.session is not None and self.conversation.session.own_turn_running:
             # No cell runs: the stop button stops the turn the CLI took by itself.
-            asyncio.get_running_loop().create_task(self.conversation.session.interrupt())
+            run_detached(self.conversation.session.interrupt())
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
         """Message-mode interrupts: no signal needed, works the same everywhere."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ._detached import run_detached
 from .conversation import Conversation, UndoNeedsConfirmation, UndoOffer
 from .diff import proposed_change
 from .invisible import show_invisible
@@ -131,7 +132,7 @@ class UndoPanel(Panel):
         button.on_click(lambda _: self._loop.call_soon_threadsafe(self._start))
 
     def _start(self) -> None:
-        self._loop.create_task(self._run())
+        run_detached(self._run())
 
     async def _run(self) -> None:
         try:
