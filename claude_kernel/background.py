@@ -31,7 +31,7 @@ from anyio.abc import TaskGroup
 
 from ._detached import run_detached
 from ._html import escape
-from .agent_progress import AgentProgress
+from .agent_progress import AgentProgress, task_kind
 from .panels._base import PanelSink
 from .render import TurnView
 from .session import (
@@ -237,7 +237,7 @@ class BackgroundBoard:
         if not isinstance(tool_use_id, str):
             return
         if event.subtype == "task_started":
-            kind = "Agent" if raw.get("task_type") == "local_agent" else str(raw.get("task_type") or "task")
+            kind = task_kind(raw.get("task_type"))
             task = self._tasks.setdefault(tool_use_id, _Task(tool_use_id, "", str(raw.get("description") or ""), kind))
             task.task_id = str(raw.get("task_id") or "")
             return

@@ -99,9 +99,9 @@ def test_session_lists_background_work_and_stop_stops_it(claude_kernel: Any, fak
     fake_api.fallback = model
     first = claude_kernel.run("delegate")
     listed = claude_kernel.run("%session").streamed()
-    assert "running in the background" in listed and "\u201cfind the answer\u201d" in listed
+    assert "running in the background" in listed and "Agent \u201cfind the answer\u201d" in listed
     stopped = claude_kernel.run("%stop")
-    assert "stopped agent \u201cfind the answer\u201d" in stopped.streamed()
+    assert "stopped Agent \u201cfind the answer\u201d" in stopped.streamed()
     claude_kernel.pump(first, until=lambda e: "stopped" in e.text() and "session $" in e.text().split("stopped")[-1])
     assert "nothing is running in the background" in claude_kernel.run("%stop").streamed()
     assert "running in the background" not in claude_kernel.run("%session").streamed()
