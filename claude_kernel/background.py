@@ -14,7 +14,7 @@ A turn no cell started (nothing is known to have asked for it) is kept and shown
 the top of the next cell; one that begins while a cell runs gets an area in that cell.
 
 Nothing here is Jupyter-specific: a host hands over a :class:`~.widgets.PanelSink` per cell and
-says how to answer when nobody can click.
+a factory for the responder that asks in a sink, or answers by policy when nobody can click.
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ from .session import (
     SystemMessage,
     UserMessage,
 )
-from .turn import HeadlessResponder, Responder, deliver, footer
-from .widgets import WidgetResponder
+from .turn import Responder, deliver, footer
 
-__all__ = ["WAKE_UP_TOOLS", "BackgroundBoard"]
+__all__ = ["WAKE_UP_TOOLS", "BackgroundBoard", "ResponderFactory"]
 
 log = logging.getLogger("claude_kernel.background")
 
@@ -60,6 +59,10 @@ WAKE_UP_TOOLS = frozenset({"ScheduleWakeup", "CronCreate"})
 _MUTED = "color: var(--jp-ui-font-color2)"
 _AREA = "border-left: 3px solid var(--jp-brand-color2, #90caf9); padding: 0.1em 0 0.1em 0.75em; margin: 0.5em 0"
 _EMPTY: dict[str, str] = {"text/plain": ""}
+
+#: The host's responder that asks in a sink, or, given None (nobody can click), answers by its
+#: headless policy. The host's own: ``%%claude`` answers its namespace tools itself.
+ResponderFactory = Callable[[PanelSink | None], Responder]
 
 
 @dataclass(eq=False)
@@ -139,8 +142,8 @@ class _Slot:
 class BackgroundBoard:
     """Follows a session's side channel and shows it in the cells (see the module's docstring)."""
 
-    def __init__(self, *, cwd: Callable[[], str], interval: float = 0.25) -> None:
-        self._cwd = cwd
+    def __init__(self, *, responder: ResponderFactory, interval: float = 0.25) -> None:
+        self._responder = responder
         self._interval = interval
         self._tasks: dict[str, _Task] = {}  # by the tool call that started the task
         self._areas: dict[str, _Area] = {}  # by the tool call whose work they show
@@ -153,7 +156,6 @@ class BackgroundBoard:
         self._cell_area: _Area | None = None
         #: How questions are answered: by a person (widgets) or by the headless policy.
         self.interactive = True
-        self.headless_policy = "deny"
         self._followed: Session | None = None
 
     def watch(self, session: Session) -> None:
@@ -293,11 +295,11 @@ class BackgroundBoard:
         responder: Responder
         if self._cell is not None and self.interactive:
             _publish_note(self._cell, f"{who} asks (it was started by an earlier cell):")
-            responder, area = WidgetResponder(self._cell, cwd=self._cwd()), None
+            responder, area = self._responder(self._cell), None
         elif area is not None and self.interactive:
-            responder = WidgetResponder(area.slot(), cwd=self._cwd())
+            responder = self._responder(area.slot())
         else:
-            responder, area = HeadlessResponder(self.headless_policy), None
+            responder, area = self._responder(None), None
         if task is not None:
             task.progress.live = f"{request.tool_name}: waiting for your answer"
             self._redraw_task(task)

@@ -28,6 +28,7 @@ from .conversation import Conversation, MagicError
 from .idle_stop import IdleStop, idle_stop_seconds
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
+from .panels._base import PanelSink
 from .panels.trust import ask_trust
 from .session import Session
 from .session._signals import end_groups_on_signals
@@ -90,7 +91,7 @@ class ClaudeKernel(Kernel):
         ipywidgets.register_comm_target()
         self.conversation = Conversation(notebook=notebook_name())
         #: Shows what the CLI does between cells; follows each session the conversation runs on.
-        self.board = BackgroundBoard(cwd=lambda: self.conversation.options.cwd or ".")
+        self.board = BackgroundBoard(responder=self._responder)
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,6 +117,12 @@ class ClaudeKernel(Kernel):
         session = await self.conversation.ensure_session()
         self.board.watch(session)
         return session
+
+    def _responder(self, sink: PanelSink | None) -> Responder:
+        """Panels in ``sink``; the headless policy when nobody can click (None)."""
+        if sink is None:
+            return HeadlessResponder(self.conversation.headless_policy)
+        return WidgetResponder(sink, cwd=self.conversation.options.cwd or ".")
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -186,14 +193,10 @@ class ClaudeKernel(Kernel):
             return display.error("KeyboardInterrupt", "interrupted before the turn started")
         if not message:
             return ok
-        responder: Responder
-        if allow_stdin:
-            responder = WidgetResponder(display, cwd=self.conversation.options.cwd or ".")
-        else:
-            # nbclient and papermill send allow_stdin=False: nobody is there to click.
-            responder = HeadlessResponder(self.conversation.headless_policy)
+        # nbclient and papermill send allow_stdin=False: nobody is there to click.
+        responder = self._responder(display if allow_stdin else None)
         board = self.board
-        board.interactive, board.headless_policy = allow_stdin, conversation.headless_policy
+        board.interactive = allow_stdin
         board.cell_started(display)
         for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
             display.image(image.media_type, image.data)

@@ -32,6 +32,7 @@ from .line_magics import run_magic
 from .notebook_context import NotebookContext
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
+from .panels._base import PanelSink
 from .panels.trust import ask_trust
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
 from .session._signals import end_groups_on_signals
@@ -50,8 +51,6 @@ from .widgets import WidgetResponder, offer_undo
 __all__ = ["load_ipython_extension", "run_cell"]
 
 _conversation: Conversation | None = None
-#: What the CLI does between cells, shown in the cells that started it (in a kernel only).
-_board = BackgroundBoard(cwd=lambda: _conversation_for_shell().options.cwd or ".")
 _context: NotebookContext | None = None
 
 
@@ -187,6 +186,25 @@ def _conversation_for_shell() -> Conversation:
     return _conversation
 
 
+def _responder(sink: PanelSink | None) -> NotebookResponder:
+    """The namespace tools answered here; the rest asked in ``sink``, or by the headless policy (None).
+
+    Background work's questions are answered by the same: a background agent may call the
+    namespace tools too, which only this responder can answer.
+    """
+    shell, conversation = _ipython(), _conversation_for_shell()
+    base: WidgetResponder | HeadlessResponder
+    if sink is None:
+        base = HeadlessResponder(conversation.headless_policy)
+    else:
+        base = WidgetResponder(sink, cwd=conversation.options.cwd or ".")
+    return NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
+
+
+#: What the CLI does between cells, shown in the cells that started it (in a kernel only).
+_board = BackgroundBoard(responder=_responder)
+
+
 def _can_click(shell: Any) -> bool:
     """Someone can click widgets: a kernel whose frontend allows input (nbclient does not)."""
     kernel = getattr(shell, "kernel", None)
@@ -266,16 +284,13 @@ async def run_cell(line: str, body: str) -> None:
     in_kernel = getattr(shell, "kernel", None) is not None
     notebook = _IPythonDisplays() if in_kernel else None
     displays: DisplaySink = notebook or _TerminalOutput()
-    base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
     if notebook is not None and interactive and (question := conversation.trust_question()) is not None:
         await conversation.answer_trust(await ask_trust(notebook, question))
         session = await conversation.ensure_session()
-    if notebook is not None and interactive:
-        base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
-    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
+    responder = _responder(notebook if notebook is not None and interactive else None)
     interrupt = anyio.Event()
     if notebook is not None:
-        _board.interactive, _board.headless_policy = interactive, conversation.headless_policy
+        _board.interactive = interactive
         _board.watch(session)
         _board.cell_started(notebook)
     with nullcontext() if in_kernel else sigint_sets(interrupt):
