@@ -304,9 +304,13 @@ class BackgroundBoard:
             task.progress.live = f"{request.tool_name}: waiting for your answer"
             self._redraw_task(task)
         self._responders[request.tool_use_id] = responder
+        # Released only once acquired: a wait for the slot cancelled (the session closing) must
+        # not free the slot another question holds.
+        holding: _Area | None = None
         try:
             if area is not None:
                 await area.asking.acquire()
+                holding = area
             if isinstance(request, PermissionRequest):
                 await deliver(session, request, await responder.permission(request), may_interrupt=False)
             else:
@@ -314,8 +318,8 @@ class BackgroundBoard:
         except SessionError as exc:
             log.info("a background question could not be answered: %s", exc)
         finally:
-            if area is not None:
-                area.asking.release()
+            if holding is not None:
+                holding.asking.release()
             self._responders.pop(request.tool_use_id, None)
             if task is not None:
                 task.progress.live = ""
