@@ -179,13 +179,18 @@ class BackgroundBoard:
             area.redraw(force=True)
         self._orphans = []
 
-    def cell_ended(self, sink: PanelSink, view: TurnView) -> None:
-        """The cell's turn is over: give the work it left running an area in its output.
+    def cell_ended(self, sink: PanelSink, view: TurnView | None) -> None:
+        """The cell is over: give the work its turn left running an area in its output.
 
         What it left running is read off the turn itself (the CLI's task events may still be on
         their way); the area is made even for work that already finished, since the turn the CLI
-        takes about it is still to come.
+        takes about it is still to come. Hosts call this however the cell ends; ``view`` is None
+        when the turn raised (an interrupted ``%%claude`` cell), and then only the cell is over:
+        questions asked later must not go to it.
         """
+        if view is None:
+            self._cell, self._cell_area = None, None
+            return
         tasks = []
         for tool_use_id, kind, description in view.background_launches():
             task = self._tasks.setdefault(tool_use_id, _Task(tool_use_id, "", description, kind))

@@ -32,7 +32,7 @@ from .panels._base import PanelSink
 from .panels.trust import ask_trust
 from .session import Session
 from .session._signals import end_groups_on_signals
-from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
+from .turn import HeadlessResponder, Responder, TurnOutcome, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder, offer_undo
 
 __all__ = ["ClaudeKernel"]
@@ -198,19 +198,23 @@ class ClaudeKernel(Kernel):
         board = self.board
         board.interactive = allow_stdin
         board.cell_started(display)
-        for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
-            display.image(image.media_type, image.data)
-        notes += [f"Sent {name} ({image.size})." for name, image in [*attached, *mentioned]]
-        outcome = await run_turn(
-            session,
-            message,
-            sink=display,
-            responder=responder,
-            interrupt=interrupt,
-            notes=notes,
-            images=[(image.media_type, image.data) for _, image in attached],
-        )
-        board.cell_ended(display, outcome.view)
+        outcome: TurnOutcome | None = None
+        try:
+            for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
+                display.image(image.media_type, image.data)
+            notes += [f"Sent {name} ({image.size})." for name, image in [*attached, *mentioned]]
+            outcome = await run_turn(
+                session,
+                message,
+                sink=display,
+                responder=responder,
+                interrupt=interrupt,
+                notes=notes,
+                images=[(image.media_type, image.data) for _, image in attached],
+            )
+        finally:
+            # However the cell ends, it is over: a later background question must not be asked in it.
+            board.cell_ended(display, outcome.view if outcome is not None else None)
         if outcome.prompt_uuid:
             conversation.attachments.clear()
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)

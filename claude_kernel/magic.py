@@ -42,6 +42,7 @@ from .turn import (
     DisplaySink,
     HeadlessResponder,
     PermissionDecision,
+    TurnOutcome,
     UpdatableDisplays,
     run_turn,
     sigint_sets,
@@ -293,18 +294,22 @@ async def run_cell(line: str, body: str) -> None:
         _board.interactive = interactive
         _board.watch(session)
         _board.cell_started(notebook)
-    with nullcontext() if in_kernel else sigint_sets(interrupt):
-        outcome = await run_turn(
-            session,
-            context + message,
-            sink=displays,
-            responder=responder,
-            interrupt=interrupt,
-            notes=notes,
-            images=[(image.media_type, image.data) for image in images],
-        )
-    if notebook is not None:
-        _board.cell_ended(notebook, outcome.view)
+    outcome: TurnOutcome | None = None
+    try:
+        with nullcontext() if in_kernel else sigint_sets(interrupt):
+            outcome = await run_turn(
+                session,
+                context + message,
+                sink=displays,
+                responder=responder,
+                interrupt=interrupt,
+                notes=notes,
+                images=[(image.media_type, image.data) for image in images],
+            )
+    finally:
+        # The stop button cancels this coroutine (run_turn raises): the cell is over all the same.
+        if notebook is not None:
+            _board.cell_ended(notebook, outcome.view if outcome is not None else None)
     if outcome.prompt_uuid and _context is not None:
         _context.clear()
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)

@@ -118,6 +118,24 @@ async def _until(condition: Any) -> None:
             await anyio.sleep(0.001)
 
 
+def test_questions_go_to_the_hosts_responder_where_the_person_looks() -> None:
+    async def main() -> None:
+        factory, session, cell = _Factory(), _new_session(), _Sink()
+        board = BackgroundBoard(responder=factory)
+        async with anyio.create_task_group() as tasks:
+            board.cell_started(cell)
+            board.apply(session, _asks("in-cell"), tasks)
+            await _until(lambda: len(factory.made) == 1)
+            board.cell_ended(cell, None)  # the cell raised: it is over all the same
+            board.apply(session, _asks("after"), tasks)  # nowhere to ask now: the headless policy
+            await _until(lambda: len(factory.made) == 2)
+            factory.release.set()
+        assert [responder.sink for responder in factory.made] == [cell, None]
+        assert sorted(session.allowed) == ["after", "in-cell"]
+
+    anyio.run(main)
+
+
 def test_a_cancelled_wait_for_the_slot_leaves_the_other_questions_hold() -> None:
     async def main() -> None:
         factory, session, cell = _Factory(), _new_session(), _Sink()
