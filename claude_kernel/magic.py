@@ -65,6 +65,15 @@ class _IPythonDisplays(UpdatableDisplays):
         display({media_type: data}, raw=True)
 
 
+class _Nowhere:
+    """A panel sink that shows nothing: terminal IPython cannot update a display once printed."""
+
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None:
+        pass
+
+
 class _TerminalOutput:
     """Terminal IPython cannot replace output in place, so the turn is printed once, when it ends."""
 
@@ -202,7 +211,7 @@ def _responder(sink: PanelSink | None) -> NotebookResponder:
     return NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
 
 
-#: What the CLI does between cells, shown in the cells that started it (in a kernel only).
+#: What the CLI does between cells, shown in the cells that started it.
 _board = BackgroundBoard(responder=_responder)
 
 
@@ -290,10 +299,13 @@ async def run_cell(line: str, body: str) -> None:
         session = await conversation.ensure_session()
     responder = _responder(notebook if notebook is not None and interactive else None)
     interrupt = anyio.Event()
-    if notebook is not None:
-        _board.interactive = interactive
-        _board.watch(session)
-        _board.cell_started(notebook)
+    # Terminal IPython follows the side channel too (its loop runs while a cell does): else a
+    # background agent's approval would wait for an answer forever. It shows nowhere and, with
+    # nobody to click, follows the headless policy.
+    board_sink: PanelSink = notebook if notebook is not None else _Nowhere()
+    _board.interactive = interactive
+    _board.watch(session)
+    _board.cell_started(board_sink)
     outcome: TurnOutcome | None = None
     try:
         with nullcontext() if in_kernel else sigint_sets(interrupt):
@@ -308,8 +320,7 @@ async def run_cell(line: str, body: str) -> None:
             )
     finally:
         # The stop button cancels this coroutine (run_turn raises): the cell is over all the same.
-        if notebook is not None:
-            _board.cell_ended(notebook, outcome.view if outcome is not None else None)
+        _board.cell_ended(board_sink, outcome.view if outcome is not None else None)
     if outcome.prompt_uuid and _context is not None:
         _context.clear()
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
