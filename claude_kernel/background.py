@@ -148,7 +148,8 @@ class BackgroundBoard:
         self._tasks: dict[str, _Task] = {}  # by the tool call that started the task
         self._areas: dict[str, _Area] = {}  # by the tool call whose work they show
         self._wake_area: _Area | None = None
-        self._own: tuple[TurnView, _Area | None] | None = None
+        #: The CLI's turn of its own under way: its view, its area, the task whose report it answers.
+        self._own: tuple[TurnView, _Area | None, str | None] | None = None
         self._orphans: list[TurnView] = []
         self._responders: dict[str, Responder] = {}
         # The running cell, if any, and the area it got for a turn of the CLI's own.
@@ -262,17 +263,17 @@ class BackgroundBoard:
                 self._cell_area = _Area(self._cell, "Claude, on its own, before this cell's answer:", interval=0)
             area = self._cell_area
         view = TurnView()
-        if event.notified in self._tasks:
-            task = self._tasks[event.notified or ""]
+        task = self._tasks.get(event.notified or "")
+        if task is not None:
             view.add_note(f"{task.kind} \u201c{task.description}\u201d reported; Claude answers it:")
         if area is not None:
             area.turns.append(view)
             area.redraw(force=True)
-        self._own = (view, area)
+        self._own = (view, area, event.notified)
 
     def _own_turn_event(self, session: Session, event: Event) -> None:
         assert self._own is not None
-        view, area = self._own
+        view, area, notified = self._own
         if not view.apply(event):
             return
         if isinstance(event, Result):
@@ -282,8 +283,16 @@ class BackgroundBoard:
             self._own = None
             if area is None:
                 self._orphans.append(view)
+            self._forget(notified)
         if area is not None:
             area.redraw(force=isinstance(event, Result))
+
+    def _forget(self, tool_use_id: str | None) -> None:
+        """Drop a task once Claude has answered its report: nothing more comes for it, and a long
+        session would otherwise keep every task it ever ran. One whose cell has not ended yet
+        (it has no area) stays: that cell's end still reads its status."""
+        if tool_use_id is not None and self._areas.pop(tool_use_id, None) is not None:
+            self._tasks.pop(tool_use_id, None)
 
     def _asker(self, request: PermissionRequest | HostToolRequest) -> tuple[_Task | None, _Area | None]:
         """The background task that asks (if a subagent does), and the area that shows its work."""

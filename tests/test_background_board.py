@@ -16,6 +16,7 @@ from claude_kernel.panels._base import PanelSink
 from claude_kernel.render import TurnView
 from claude_kernel.session import (
     HostToolRequest,
+    OwnTurnStarted,
     PermissionRequest,
     ToolResult,
 )
@@ -149,5 +150,24 @@ def test_a_cancelled_wait_for_the_slot_leaves_the_other_questions_hold() -> None
             await anyio.sleep(0.01)  # the second waits for the slot the first holds
             tasks.cancel_scope.cancel()  # the session closes: both end, and neither fails
         assert session.allowed == []
+
+    anyio.run(main)
+
+
+def test_a_task_is_forgotten_once_claude_answered_its_report() -> None:
+    async def main() -> None:
+        board, session, cell = BackgroundBoard(responder=_Factory()), _new_session(), _Sink()
+        board.cell_ended(cell, _launching_turn())
+        async with anyio.create_task_group() as tasks:
+            for event in (
+                _task("task_started", task_type="local_agent", description="find the answer"),
+                _task("task_notification", status="completed"),
+                OwnTurnStarted(AGENT),
+                parse_message({"type": "result", "subtype": "success", "total_cost_usd": 0.01}),
+            ):
+                board.apply(session, event, tasks)
+        shown = cell.published[-1]["text/plain"]
+        assert "Agent find the answer: completed" in shown and "Agent \u201cfind the answer\u201d reported" in shown
+        assert board._tasks == {} and board._areas == {}
 
     anyio.run(main)
