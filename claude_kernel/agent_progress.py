@@ -22,7 +22,7 @@ from ._html import escape
 from ._summary import tool_summary
 from .session import AssistantMessage, Event, SystemMessage, TextBlock, ToolResultBlock, ToolUseBlock, UserMessage
 
-__all__ = ["AGENT_TOOLS", "LAUNCHED", "AgentProgress", "hand_back"]
+__all__ = ["AGENT_TOOLS", "LAUNCHED", "AgentProgress", "hand_back", "task_kind"]
 
 #: The subagent tool's names: ``Agent`` since CLI 2.1.332, ``Task`` before.
 AGENT_TOOLS = frozenset({"Agent", "Task"})
@@ -31,6 +31,8 @@ AGENT_TOOLS = frozenset({"Agent", "Task"})
 LAUNCHED = "running in the background"
 
 _SHOWN_CALLS = 8
+#: The CLI's ``task_type`` -> the tool that starts such a task.
+_TASK_KINDS = {"local_agent": "Agent", "local_bash": "Bash"}
 _ASYNC_LAUNCH = "Async agent launched successfully"
 _WRAPPERS = (
     re.compile(r"<tools-used-before-summary>.*?</tools-used-before-summary>", re.S),
@@ -38,6 +40,14 @@ _WRAPPERS = (
     re.compile(r"<usage>.*?</usage>", re.S),
     re.compile(r"^agentId: .*$", re.M),
 )
+
+
+def task_kind(task_type: object) -> str:
+    """A background task's label, from the CLI's ``task_type``: the tool that started it, as its card
+    names it (``Agent``, ``Bash``), else the CLI's own word. One function, so every place says the same."""
+    if isinstance(task_type, str) and task_type in _TASK_KINDS:
+        return _TASK_KINDS[task_type]
+    return str(task_type or "task")
 
 
 def hand_back(content: str | list[dict[str, Any]], reported: Any) -> str:

@@ -14,12 +14,11 @@ A turn no cell started (nothing is known to have asked for it) is kept and shown
 the top of the next cell; one that begins while a cell runs gets an area in that cell.
 
 Nothing here is Jupyter-specific: a host hands over a :class:`~.widgets.PanelSink` per cell and
-says how to answer when nobody can click.
+a factory for the responder that asks in a sink, or answers by policy when nobody can click.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -30,8 +29,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from ._detached import run_detached
 from ._html import escape
-from .agent_progress import AgentProgress
+from .agent_progress import AgentProgress, task_kind
 from .panels._base import PanelSink
 from .render import TurnView
 from .session import (
@@ -47,10 +47,9 @@ from .session import (
     SystemMessage,
     UserMessage,
 )
-from .turn import HeadlessResponder, Responder, deliver, footer
-from .widgets import WidgetResponder
+from .turn import Responder, deliver, footer
 
-__all__ = ["WAKE_UP_TOOLS", "BackgroundBoard"]
+__all__ = ["WAKE_UP_TOOLS", "BackgroundBoard", "ResponderFactory"]
 
 log = logging.getLogger("claude_kernel.background")
 
@@ -60,6 +59,10 @@ WAKE_UP_TOOLS = frozenset({"ScheduleWakeup", "CronCreate"})
 _MUTED = "color: var(--jp-ui-font-color2)"
 _AREA = "border-left: 3px solid var(--jp-brand-color2, #90caf9); padding: 0.1em 0 0.1em 0.75em; margin: 0.5em 0"
 _EMPTY: dict[str, str] = {"text/plain": ""}
+
+#: The host's responder that asks in a sink, or, given None (nobody can click), answers by its
+#: headless policy. The host's own: ``%%claude`` answers its namespace tools itself.
+ResponderFactory = Callable[[PanelSink | None], Responder]
 
 
 @dataclass(eq=False)
@@ -139,13 +142,14 @@ class _Slot:
 class BackgroundBoard:
     """Follows a session's side channel and shows it in the cells (see the module's docstring)."""
 
-    def __init__(self, *, cwd: Callable[[], str], interval: float = 0.25) -> None:
-        self._cwd = cwd
+    def __init__(self, *, responder: ResponderFactory, interval: float = 0.25) -> None:
+        self._responder = responder
         self._interval = interval
         self._tasks: dict[str, _Task] = {}  # by the tool call that started the task
         self._areas: dict[str, _Area] = {}  # by the tool call whose work they show
         self._wake_area: _Area | None = None
-        self._own: tuple[TurnView, _Area | None] | None = None
+        #: The CLI's turn of its own under way: its view, its area, the task whose report it answers.
+        self._own: tuple[TurnView, _Area | None, str | None] | None = None
         self._orphans: list[TurnView] = []
         self._responders: dict[str, Responder] = {}
         # The running cell, if any, and the area it got for a turn of the CLI's own.
@@ -153,7 +157,6 @@ class BackgroundBoard:
         self._cell_area: _Area | None = None
         #: How questions are answered: by a person (widgets) or by the headless policy.
         self.interactive = True
-        self.headless_policy = "deny"
         self._followed: Session | None = None
 
     def watch(self, session: Session) -> None:
@@ -164,7 +167,7 @@ class BackgroundBoard:
         """
         if session is not self._followed:
             self._followed = session
-            asyncio.get_running_loop().create_task(self.follow(session))
+            run_detached(self.follow(session))
 
     # -- the host's cells -------------------------------------------------------------------
 
@@ -177,13 +180,18 @@ class BackgroundBoard:
             area.redraw(force=True)
         self._orphans = []
 
-    def cell_ended(self, sink: PanelSink, view: TurnView) -> None:
-        """The cell's turn is over: give the work it left running an area in its output.
+    def cell_ended(self, sink: PanelSink, view: TurnView | None) -> None:
+        """The cell is over: give the work its turn left running an area in its output.
 
         What it left running is read off the turn itself (the CLI's task events may still be on
         their way); the area is made even for work that already finished, since the turn the CLI
-        takes about it is still to come.
+        takes about it is still to come. Hosts call this however the cell ends; ``view`` is None
+        when the turn raised (an interrupted ``%%claude`` cell), and then only the cell is over:
+        questions asked later must not go to it.
         """
+        if view is None:
+            self._cell, self._cell_area = None, None
+            return
         tasks = []
         for tool_use_id, kind, description in view.background_launches():
             task = self._tasks.setdefault(tool_use_id, _Task(tool_use_id, "", description, kind))
@@ -237,7 +245,7 @@ class BackgroundBoard:
         if not isinstance(tool_use_id, str):
             return
         if event.subtype == "task_started":
-            kind = "Agent" if raw.get("task_type") == "local_agent" else str(raw.get("task_type") or "task")
+            kind = task_kind(raw.get("task_type"))
             task = self._tasks.setdefault(tool_use_id, _Task(tool_use_id, "", str(raw.get("description") or ""), kind))
             task.task_id = str(raw.get("task_id") or "")
             return
@@ -255,17 +263,17 @@ class BackgroundBoard:
                 self._cell_area = _Area(self._cell, "Claude, on its own, before this cell's answer:", interval=0)
             area = self._cell_area
         view = TurnView()
-        if event.notified in self._tasks:
-            task = self._tasks[event.notified or ""]
+        task = self._tasks.get(event.notified or "")
+        if task is not None:
             view.add_note(f"{task.kind} \u201c{task.description}\u201d reported; Claude answers it:")
         if area is not None:
             area.turns.append(view)
             area.redraw(force=True)
-        self._own = (view, area)
+        self._own = (view, area, event.notified)
 
     def _own_turn_event(self, session: Session, event: Event) -> None:
         assert self._own is not None
-        view, area = self._own
+        view, area, notified = self._own
         if not view.apply(event):
             return
         if isinstance(event, Result):
@@ -275,8 +283,16 @@ class BackgroundBoard:
             self._own = None
             if area is None:
                 self._orphans.append(view)
+            self._forget(notified)
         if area is not None:
             area.redraw(force=isinstance(event, Result))
+
+    def _forget(self, tool_use_id: str | None) -> None:
+        """Drop a task once Claude has answered its report: nothing more comes for it, and a long
+        session would otherwise keep every task it ever ran. One whose cell has not ended yet
+        (it has no area) stays: that cell's end still reads its status."""
+        if tool_use_id is not None and self._areas.pop(tool_use_id, None) is not None:
+            self._tasks.pop(tool_use_id, None)
 
     def _asker(self, request: PermissionRequest | HostToolRequest) -> tuple[_Task | None, _Area | None]:
         """The background task that asks (if a subagent does), and the area that shows its work."""
@@ -293,18 +309,22 @@ class BackgroundBoard:
         responder: Responder
         if self._cell is not None and self.interactive:
             _publish_note(self._cell, f"{who} asks (it was started by an earlier cell):")
-            responder, area = WidgetResponder(self._cell, cwd=self._cwd()), None
+            responder, area = self._responder(self._cell), None
         elif area is not None and self.interactive:
-            responder = WidgetResponder(area.slot(), cwd=self._cwd())
+            responder = self._responder(area.slot())
         else:
-            responder, area = HeadlessResponder(self.headless_policy), None
+            responder, area = self._responder(None), None
         if task is not None:
             task.progress.live = f"{request.tool_name}: waiting for your answer"
             self._redraw_task(task)
         self._responders[request.tool_use_id] = responder
+        # Released only once acquired: a wait for the slot cancelled (the session closing) must
+        # not free the slot another question holds.
+        holding: _Area | None = None
         try:
             if area is not None:
                 await area.asking.acquire()
+                holding = area
             if isinstance(request, PermissionRequest):
                 await deliver(session, request, await responder.permission(request), may_interrupt=False)
             else:
@@ -312,8 +332,8 @@ class BackgroundBoard:
         except SessionError as exc:
             log.info("a background question could not be answered: %s", exc)
         finally:
-            if area is not None:
-                area.asking.release()
+            if holding is not None:
+                holding.asking.release()
             self._responders.pop(request.tool_use_id, None)
             if task is not None:
                 task.progress.live = ""

@@ -108,6 +108,11 @@ def _reply(matches: Sequence[tuple[str, str]], start: int, end: int) -> dict[str
     }
 
 
+def _word_end(code: str, position: int) -> int:
+    """Where the word under the cursor ends: completion replaces all of it, as in any editor."""
+    return position + len(re.split(r"\s", code[position:], maxsplit=1)[0])
+
+
 def _magic_line(code: str, position: int) -> tuple[int, str] | None:
     """``(start, line)`` of the magic line holding ``position``, if it is in the cell's leading magic block."""
     start = code.rfind("\n", 0, position) + 1
@@ -177,8 +182,7 @@ def complete(code: str, cursor_pos: int | None, vocabulary: Vocabulary) -> dict[
         start, line = magic
         before = line[: position - start]
         indent = len(before) - len(before.lstrip())
-        # The rest of the word under the cursor is replaced too, as in any editor.
-        end = position + len(re.split(r"\s", line[position - start :], maxsplit=1)[0])
+        end = _word_end(code, position)
         name, space, args = before.lstrip()[1:].partition(" ")
         if not space:
             names = sorted(n for n in vocabulary.magics if n.startswith(name))
@@ -192,7 +196,7 @@ def complete(code: str, cursor_pos: int | None, vocabulary: Vocabulary) -> dict[
     slash = _slash_word(code, position)
     if slash is not None:
         start, typed = slash
-        end = position + len(re.split(r"\s", code[position:], maxsplit=1)[0])
+        end = _word_end(code, position)
         found = [("/" + name, kind) for name, (kind, _) in vocabulary.commands.items() if name.startswith(typed)]
         return _reply(found, start, end)
     mention = re.search(r"(?:^|\s)@(\S*)$", code[:position])
@@ -208,7 +212,7 @@ def complete(code: str, cursor_pos: int | None, vocabulary: Vocabulary) -> dict[
 
 def _slash_help(code: str, position: int, vocabulary: Vocabulary) -> str | None:
     """What the CLI says a slash command under the cursor does, if it is one the CLI listed."""
-    slash = _slash_word(code, position + len(re.split(r"\s", code[position:], maxsplit=1)[0]))
+    slash = _slash_word(code, _word_end(code, position))
     known = vocabulary.commands.get(slash[1]) if slash is not None else None
     if slash is None or known is None:
         return None

@@ -23,16 +23,18 @@ import ipywidgets
 from ipykernel.kernelbase import Kernel
 
 from . import __version__
+from ._detached import run_detached
 from .background import BackgroundBoard
 from .complete import Vocabulary, complete, inspect
 from .conversation import Conversation, MagicError
 from .idle_stop import IdleStop, idle_stop_seconds
 from .line_magics import magic_docs, run_magic, split_magics
 from .notebook_state import notebook_name
+from .panels._base import PanelSink
 from .panels.trust import ask_trust
 from .session import Session
 from .session._signals import end_groups_on_signals
-from .turn import HeadlessResponder, Responder, UpdatableDisplays, run_turn
+from .turn import HeadlessResponder, Responder, TurnOutcome, UpdatableDisplays, run_turn
 from .widgets import WidgetResponder, offer_undo
 
 __all__ = ["ClaudeKernel"]
@@ -97,7 +99,7 @@ class ClaudeKernel(Kernel):
         ipywidgets.register_comm_target()
         self.conversation = Conversation(notebook=notebook_name())
         #: Shows what the CLI does between cells; follows each session the conversation runs on.
-        self.board = BackgroundBoard(cwd=lambda: self.conversation.options.cwd or ".")
+        self.board = BackgroundBoard(responder=self._responder)
         self._spawning: asyncio.Task[Any] | None = None
         self._interrupt: anyio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,6 +145,12 @@ class ClaudeKernel(Kernel):
         session = await self.conversation.ensure_session()
         self.board.watch(session)
         return session
+
+    def _responder(self, sink: PanelSink | None) -> Responder:
+        """Panels in ``sink``; the headless policy when nobody can click (None)."""
+        if sink is None:
+            return HeadlessResponder(self.conversation.headless_policy)
+        return WidgetResponder(sink, cwd=self.conversation.options.cwd or ".")
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -215,28 +223,28 @@ class ClaudeKernel(Kernel):
             return display.error("KeyboardInterrupt", "interrupted before the turn started")
         if not message:
             return ok
-        responder: Responder
-        if allow_stdin:
-            responder = WidgetResponder(display, cwd=self.conversation.options.cwd or ".")
-        else:
-            # nbclient and papermill send allow_stdin=False: nobody is there to click.
-            responder = HeadlessResponder(self.conversation.headless_policy)
+        # nbclient and papermill send allow_stdin=False: nobody is there to click.
+        responder = self._responder(display if allow_stdin else None)
         board = self.board
-        board.interactive, board.headless_policy = allow_stdin, conversation.headless_policy
+        board.interactive = allow_stdin
         board.cell_started(display)
-        for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
-            display.image(image.media_type, image.data)
-        notes += [f"Sent {name} ({image.size})." for name, image in [*attached, *mentioned]]
-        outcome = await run_turn(
-            session,
-            message,
-            sink=display,
-            responder=responder,
-            interrupt=interrupt,
-            notes=notes,
-            images=[(image.media_type, image.data) for _, image in attached],
-        )
-        board.cell_ended(display, outcome.view)
+        outcome: TurnOutcome | None = None
+        try:
+            for _, image in mentioned:  # the CLI sends these itself: the cell shows what it sent
+                display.image(image.media_type, image.data)
+            notes += [f"Sent {name} ({image.size})." for name, image in [*attached, *mentioned]]
+            outcome = await run_turn(
+                session,
+                message,
+                sink=display,
+                responder=responder,
+                interrupt=interrupt,
+                notes=notes,
+                images=[(image.media_type, image.data) for _, image in attached],
+            )
+        finally:
+            # However the cell ends, it is over: a later background question must not be asked in it.
+            board.cell_ended(display, outcome.view if outcome is not None else None)
         if outcome.prompt_uuid:
             conversation.attachments.clear()
         made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)
@@ -272,7 +280,7 @@ class ClaudeKernel(Kernel):
             self._interrupt.set()
         elif self.conversation.session is not None and self.conversation.session.own_turn_running:
             # No cell runs: the stop button stops the turn the CLI took by itself.
-            asyncio.get_running_loop().create_task(self.conversation.session.interrupt())
+            run_detached(self.conversation.session.interrupt())
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
         """Message-mode interrupts: no signal needed, works the same everywhere."""

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .agent_progress import task_kind
 from .conversation import Conversation, MagicError, UndoNeedsConfirmation
 from .notebook_state import KEPT_BRANCHES
 from .session import HostTool
@@ -218,8 +219,7 @@ async def _session(conversation: Conversation, args: str) -> str:
 
 
 def _task_line(task_id: str, task: dict[str, Any]) -> str:
-    kind = "agent" if task.get("task_type") == "local_agent" else str(task.get("task_type") or "task")
-    return f"{kind} \u201c{task.get('description') or '?'}\u201d (task {task_id})"
+    return f"{task_kind(task.get('task_type'))} \u201c{task.get('description') or '?'}\u201d (task {task_id})"
 
 
 @_magic(("%stop [TASK_ID ...]", "stop work running in the background: the tasks named, or all of it"))

@@ -33,6 +33,7 @@ from .line_magics import run_magic
 from .notebook_context import NotebookContext
 from .notebook_state import notebook_name
 from .notebook_tools import NOTEBOOK_TOOLS, NotebookNamespace
+from .panels._base import PanelSink
 from .panels.trust import ask_trust
 from .session import HostToolRequest, PermissionRequest, SessionOptions, ToolResult
 from .session._signals import end_groups_on_signals
@@ -42,6 +43,7 @@ from .turn import (
     DisplaySink,
     HeadlessResponder,
     PermissionDecision,
+    TurnOutcome,
     UpdatableDisplays,
     run_turn,
     sigint_sets,
@@ -51,8 +53,6 @@ from .widgets import WidgetResponder, offer_undo
 __all__ = ["load_ipython_extension", "run_cell"]
 
 _conversation: Conversation | None = None
-#: What the CLI does between cells, shown in the cells that started it (in a kernel only).
-_board = BackgroundBoard(cwd=lambda: _conversation_for_shell().options.cwd or ".")
 _context: NotebookContext | None = None
 
 
@@ -64,6 +64,15 @@ class _IPythonDisplays(UpdatableDisplays):
 
     def image(self, media_type: str, data: str) -> None:
         display({media_type: data}, raw=True)
+
+
+class _Nowhere:
+    """A panel sink that shows nothing: terminal IPython cannot update a display once printed."""
+
+    def publish(
+        self, bundle: dict[str, Any], display_id: str, *, new: bool, metadata: dict[str, Any] | None = None
+    ) -> None:
+        pass
 
 
 class _TerminalOutput:
@@ -188,6 +197,25 @@ def _conversation_for_shell() -> Conversation:
     return _conversation
 
 
+def _responder(sink: PanelSink | None) -> NotebookResponder:
+    """The namespace tools answered here; the rest asked in ``sink``, or by the headless policy (None).
+
+    Background work's questions are answered by the same: a background agent may call the
+    namespace tools too, which only this responder can answer.
+    """
+    shell, conversation = _ipython(), _conversation_for_shell()
+    base: WidgetResponder | HeadlessResponder
+    if sink is None:
+        base = HeadlessResponder(conversation.headless_policy)
+    else:
+        base = WidgetResponder(sink, cwd=conversation.options.cwd or ".")
+    return NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
+
+
+#: What the CLI does between cells, shown in the cells that started it.
+_board = BackgroundBoard(responder=_responder)
+
+
 def _can_click(shell: Any) -> bool:
     """Someone can click widgets: a kernel whose frontend allows input (nbclient does not)."""
     kernel = getattr(shell, "kernel", None)
@@ -271,27 +299,30 @@ async def run_cell(line: str, body: str) -> None:
     notes += [sent] if sent else []
     notes += [f"Attached {name} ({image.size})." for name, image in zip(args.image, images, strict=True)]
     session = await conversation.ensure_session()
-    base: WidgetResponder | HeadlessResponder = HeadlessResponder(conversation.headless_policy)
-    if notebook is not None and interactive:
-        base = WidgetResponder(notebook, cwd=conversation.options.cwd or ".")
-    responder = NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
+    responder = _responder(notebook if notebook is not None and interactive else None)
     interrupt = anyio.Event()
-    if notebook is not None:
-        _board.interactive, _board.headless_policy = interactive, conversation.headless_policy
-        _board.watch(session)
-        _board.cell_started(notebook)
-    with nullcontext() if in_kernel else sigint_sets(interrupt):
-        outcome = await run_turn(
-            session,
-            context + message,
-            sink=displays,
-            responder=responder,
-            interrupt=interrupt,
-            notes=notes,
-            images=[(image.media_type, image.data) for image in images],
-        )
-    if notebook is not None:
-        _board.cell_ended(notebook, outcome.view)
+    # Terminal IPython follows the side channel too (its loop runs while a cell does): else a
+    # background agent's approval would wait for an answer forever. It shows nowhere and, with
+    # nobody to click, follows the headless policy.
+    board_sink: PanelSink = notebook if notebook is not None else _Nowhere()
+    _board.interactive = interactive
+    _board.watch(session)
+    _board.cell_started(board_sink)
+    outcome: TurnOutcome | None = None
+    try:
+        with nullcontext() if in_kernel else sigint_sets(interrupt):
+            outcome = await run_turn(
+                session,
+                context + message,
+                sink=displays,
+                responder=responder,
+                interrupt=interrupt,
+                notes=notes,
+                images=[(image.media_type, image.data) for image in images],
+            )
+    finally:
+        # The stop button cancels this coroutine (run_turn raises): the cell is over all the same.
+        _board.cell_ended(board_sink, outcome.view if outcome is not None else None)
     if outcome.prompt_uuid and _context is not None:
         _context.clear()
     made = conversation.after_turn(cell_id=cell_id, prompt=message, outcome=outcome)

@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ._detached import run_detached
 from .conversation import Conversation, UndoNeedsConfirmation, UndoOffer
 from .diff import proposed_change
 from .invisible import show_invisible
@@ -131,13 +132,20 @@ class UndoPanel(Panel):
         button.on_click(lambda _: self._loop.call_soon_threadsafe(self._start))
 
     def _start(self) -> None:
-        self._loop.create_task(self._run())
+        # A double click would start a second restore of the same files while the first runs: the
+        # button is off until this undo has answered. Checked here, on the loop, since clicks sent
+        # before the frontend saw the button disabled still arrive.
+        if self._button.disabled:
+            return
+        self._button.disabled = True
+        run_detached(self._run())
 
     async def _run(self) -> None:
         try:
             done = await self._undo(self._confirmed)
         except UndoNeedsConfirmation as exc:
             self._confirmed = True
+            self._button.disabled = False  # for the explicit second click
             self._button.description, self._button.button_style = "Undo anyway", "danger"
             self._status.value = f"<span style='{STATUS_STYLE}'>⚠ {html.escape(str(exc))}</span>"
         except Exception as exc:

@@ -14,8 +14,15 @@ from typing import Any
 
 import pytest
 
-from claude_kernel.testing.agents import DelegatingModel
-from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, is_notification, tool_results, user_text
+from claude_kernel.testing.agents import AGENT_TASK, DelegatingModel
+from claude_kernel.testing.fake_api import (
+    FakeMessagesAPI,
+    Reply,
+    first_user_text,
+    is_notification,
+    tool_results,
+    user_text,
+)
 
 from .kernel_client import Execution
 from .test_notebook_conversation import remembered
@@ -94,14 +101,41 @@ def test_the_magic_shows_an_agents_report_in_its_cell(python_kernel: Any, fake_a
     assert "You said: one" in later.text() and REPORTED not in later.text()
 
 
+def test_the_magics_background_agent_reads_the_namespace_after_its_cell_ended(
+    python_kernel: Any, fake_api: FakeMessagesAPI
+) -> None:
+    """Background questions go to the magic's own responder, which answers the namespace tools."""
+    python_kernel.run("numbers = list(range(10))")
+    delegating = DelegatingModel(hold=True)
+
+    def model(request: dict[str, Any]) -> Reply:
+        if AGENT_TASK in first_user_text(request) and not tool_results(request):
+            delegating.release.wait(60)
+            return Reply.tool("mcp__notebook__list_variables", {})
+        return delegating(request)
+
+    fake_api.fallback = model
+    first = python_kernel.run("%%claude --no-context\ndelegate")
+    assert "Left running by this cell" in first.text()
+    delegating.release.set()  # the agent lists the variables now, with no cell running
+    python_kernel.pump(first, until=reported)
+    listed = [
+        str(result["content"])
+        for request in fake_api.requests
+        if AGENT_TASK in first_user_text(request)
+        for result in tool_results(request)
+    ]
+    assert len(listed) == 1 and "numbers: list (len 10)" in listed[0]
+
+
 def test_session_lists_background_work_and_stop_stops_it(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     model = DelegatingModel(hold=True)
     fake_api.fallback = model
     first = claude_kernel.run("delegate")
     listed = claude_kernel.run("%session").streamed()
-    assert "running in the background" in listed and "\u201cfind the answer\u201d" in listed
+    assert "running in the background" in listed and "Agent \u201cfind the answer\u201d" in listed
     stopped = claude_kernel.run("%stop")
-    assert "stopped agent \u201cfind the answer\u201d" in stopped.streamed()
+    assert "stopped Agent \u201cfind the answer\u201d" in stopped.streamed()
     claude_kernel.pump(first, until=lambda e: "stopped" in e.text() and "session $" in e.text().split("stopped")[-1])
     assert "nothing is running in the background" in claude_kernel.run("%stop").streamed()
     assert "running in the background" not in claude_kernel.run("%session").streamed()

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, tool_results, user_text
+from claude_kernel.testing.agents import DelegatingModel
+from claude_kernel.testing.fake_api import FakeMessagesAPI, Reply, Text, is_notification, tool_results, user_text
 
 from .helpers import terminal_ipython
 
@@ -182,3 +183,31 @@ def test_terminal_ipython_prints_the_turn_and_ctrl_c_keeps_the_session(
         ipython.sendline("exit")
         ipython.close(force=True)
     assert "hello from a terminal" in str(fake_api.requests[-1]["messages"])
+
+
+def test_terminal_ipython_answers_background_approvals_by_the_headless_policy(
+    cli_env: dict[str, str], workdir: Path, fake_api: FakeMessagesAPI
+) -> None:
+    """No frontend: a background agent's approval, asked after its cell ended, is still answered
+    (denied, the default policy) while a later cell runs, so the agent reports instead of waiting."""
+    model = DelegatingModel(hold=True, agent_command="touch not-made")
+    fake_api.fallback = model
+    ipython = terminal_ipython(cli_env, workdir)
+    try:
+        ipython.sendline("%claude delegate")
+        ipython.expect("launched")
+        ipython.expect(r"In \[3\]: ")
+        model.release.set()  # the agent asks for Bash now, with no cell running
+        ipython.sendline("import asyncio")
+        deadline = time.monotonic() + 60
+        while not any(is_notification(request) for request in fake_api.requests):
+            assert time.monotonic() < deadline, "the agent never reported"
+            ipython.sendline("await asyncio.sleep(0.5)")  # a cell: IPython's loop runs, so does the board
+            ipython.expect(r"In \[\d+\]: ")
+        ipython.sendline("%claude --no-context one")
+        ipython.expect("You said: one")
+        ipython.expect(r"In \[\d+\]: ")
+    finally:
+        ipython.sendline("exit")
+        ipython.close(force=True)
+    assert not (workdir / "not-made").exists()

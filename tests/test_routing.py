@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from claude_kernel.session import OwnTurnStarted, PermissionRequest, Result
+from claude_kernel.session import OwnTurnStarted, PermissionRequest, RequestCancelled, Result
 from claude_kernel.session._events import parse_message
-from claude_kernel.session._routing import OWN, Route, Router
+from claude_kernel.session._routing import OWN, SIDE_REQUESTS_KEPT, Route, Router
 
 PROMPT = "11111111-1111-1111-1111-111111111111"
 
@@ -31,11 +31,11 @@ def task(subtype: str, **extra: Any) -> dict[str, Any]:
     return {"type": "system", "subtype": subtype, "task_id": "agent-1", "tool_use_id": "toolu_agent", **extra}
 
 
-def permission(agent: str | None) -> PermissionRequest:
+def permission(agent: str | None, request_id: str = "req-1") -> PermissionRequest:
     raw = {"subtype": "can_use_tool", "tool_name": "Bash", "tool_use_id": "toolu_inner"}
     if agent:
         raw["agent_id"] = agent
-    return PermissionRequest("req-1", "Bash", {}, "toolu_inner", [], "", None, raw)
+    return PermissionRequest(request_id, "Bash", {}, "toolu_inner", [], "", None, raw)
 
 
 def routes(router: Router, lines: list[dict[str, Any]], prompts: list[str]) -> list[Route]:
@@ -116,3 +116,19 @@ def test_a_cli_without_lifecycle_markers_keeps_one_message_one_turn() -> None:
     assert routes(router, lines, prompts) == [Route.HOST, Route.HOST, Route.BOTH, Route.HOST]
     assert router.route(permission("agent-1"), prompts) is Route.HOST
     assert router.started is None
+
+
+def test_the_router_forgets_what_it_no_longer_needs() -> None:
+    """A long session's background requests and agents do not pile up in the router."""
+    router = Router()
+    router.lifecycle = True
+    for n in range(SIDE_REQUESTS_KEPT + 10):
+        assert router.route(permission(None, f"req-{n}"), []) is Route.SIDE
+    assert len(router.side_requests) == SIDE_REQUESTS_KEPT and "req-0" not in router.side_requests
+    last = RequestCancelled(f"req-{SIDE_REQUESTS_KEPT + 9}", "toolu_inner")
+    assert router.route(last, []) is Route.SIDE
+    assert last.request_id not in router.side_requests  # cancelled once, then forgotten
+    routes(router, [task("task_started")], [])
+    assert router.agents == {"agent-1": "toolu_agent"}
+    routes(router, [task("task_notification", status="completed")], [])
+    assert router.agents == {} and router.notified == "toolu_agent"

@@ -39,7 +39,7 @@ from ._events import (
     UserMessage,
 )
 
-__all__ = ["OWN", "TASK_EVENTS", "Route", "Router"]
+__all__ = ["OWN", "SIDE_REQUESTS_KEPT", "TASK_EVENTS", "Route", "Router"]
 
 #: ``Router.turn`` while the CLI runs a turn of its own.
 OWN = "<the CLI's own turn>"
@@ -48,6 +48,11 @@ OWN = "<the CLI's own turn>"
 TASK_EVENTS = frozenset(
     {"task_started", "task_progress", "task_updated", "task_notification", "background_tasks_changed"}
 )
+
+#: How many side-channel requests are remembered for their cancellation. The router never sees a
+#: request answered, so without a bound a long session would keep every one; a cancellation comes
+#: soon after its request, long before this many others.
+SIDE_REQUESTS_KEPT = 256
 
 
 class Route(enum.Enum):
@@ -69,8 +74,9 @@ class Router:
         self.turn_tools: set[str] = set()
         #: A background agent's id (its task id) -> the ``Agent`` call that started it.
         self.agents: dict[str, str] = {}
-        #: Requests put on the side channel, so that their cancellation follows them.
-        self.side_requests: set[str] = set()
+        #: Requests put on the side channel, so that their cancellation follows them; oldest first
+        #: (a dict as an ordered set), at most ``SIDE_REQUESTS_KEPT``.
+        self.side_requests: dict[str, None] = {}
         #: The tool call whose task reported last, until a turn of the CLI's own takes it up.
         self.notified: str | None = None
         #: Set when an event began a turn of the CLI's own; the session sends it ahead of the event.
@@ -96,7 +102,10 @@ class Router:
         if isinstance(event, PermissionRequest | HostToolRequest):
             return self._request(event)
         if isinstance(event, RequestCancelled):
-            return Route.SIDE if event.request_id in self.side_requests else Route.HOST
+            if event.request_id in self.side_requests:
+                del self.side_requests[event.request_id]  # a request is cancelled once
+                return Route.SIDE
+            return Route.HOST
         if isinstance(event, Result):
             return self._result(event, prompts)
         if self.turn is None and self.lifecycle and _begins_turn(event):
@@ -131,6 +140,9 @@ class Router:
                 self.agents[task_id] = tool_use_id
             elif event.subtype == "task_notification":
                 self.notified = tool_use_id
+                # Its report: the agent asks nothing more, and a long session would keep them all.
+                if isinstance(task_id, str):
+                    self.agents.pop(task_id, None)
             if self._of_tool(tool_use_id) is Route.HOST:
                 return Route.BOTH
         return Route.SIDE
@@ -146,7 +158,9 @@ class Router:
         else:
             route = Route.HOST if self.host_turn else Route.SIDE
         if route is Route.SIDE:
-            self.side_requests.add(event.request_id)
+            self.side_requests[event.request_id] = None
+            if len(self.side_requests) > SIDE_REQUESTS_KEPT:
+                del self.side_requests[next(iter(self.side_requests))]
         return route
 
     def _result(self, result: Result, prompts: list[str]) -> Route:
