@@ -142,6 +142,7 @@ def test_session_lists_background_work_and_stop_stops_it(claude_kernel: Any, fak
     model.release.set()
 
 
+@pytest.mark.timeout(300)  # the CLI rounds a wake-up to the minute: 60 to 120 s, and the pump waits 180
 def test_a_wake_up_lands_in_the_cell_that_scheduled_it(claude_kernel: Any, fake_api: FakeMessagesAPI) -> None:
     def model(request: dict[str, Any]) -> Reply:
         text = user_text(request)
