@@ -11,7 +11,6 @@ Run alone: ``.venv/bin/python benchmarks/preview_rows.py``.
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the tests' helpers too
 
-from benchmarks.common import Check, Measure, Row
+from benchmarks.common import Check, Measure, Row, own_heap
 from claude_kernel.render import TurnView
 from tests.test_render import message_end, stream
 
@@ -44,10 +43,6 @@ KINDS: dict[str, Callable[[int], list[str]]] = {"table": _table, "quote": _quote
 
 def cpu_seconds(pieces: list[str]) -> float:
     """CPU to stream ``pieces`` into a view redrawn every REDRAW_EVERY characters, and finish it."""
-    # Earlier rows of the run leave a large heap, and every full collection walks it: set it aside,
-    # so the ratio is the renderer's own growth, not the bench process's history.
-    gc.collect()
-    gc.freeze()
     view = TurnView()
     began = time.process_time()
     pending = 0
@@ -59,16 +54,15 @@ def cpu_seconds(pieces: list[str]) -> float:
             pending = 0
     view.apply(message_end("m1"))
     view.bundles()
-    spent = time.process_time() - began
-    gc.unfreeze()
-    return spent
+    return time.process_time() - began
 
 
 def preview_cost(*, repeats: int) -> Row:
     row = Row(13, "A long table, quote or loose list still streaming: renderer CPU by size")
     for kind, make in KINDS.items():
-        small = [cpu_seconds(make(2000)) for _ in range(repeats)]
-        large = [cpu_seconds(make(5000)) for _ in range(repeats)]
+        with own_heap():
+            small = [cpu_seconds(make(2000)) for _ in range(repeats)]
+            large = [cpu_seconds(make(5000)) for _ in range(repeats)]
         row.measures.append(Measure(f"{kind}, 2,000 rows", small, "s"))
         row.measures.append(Measure(f"{kind}, 5,000 rows", large, "s"))
         ratio = min(large) / min(small)

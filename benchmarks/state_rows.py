@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
-from benchmarks.common import Check, Measure, Row, spread
+from benchmarks.common import Check, Measure, Row, own_heap, spread
 from claude_kernel.notebook_state import CellTurn, NotebookState, StateStore
 
 SIZES = (10, 300, 3000)
@@ -56,10 +56,11 @@ def save_cost(*, saves: int) -> Row:
                 state.append_cell(_turn(index))
                 state.set_cost(state.cost_usd + 0.0123)
             store.save(state)
-            began = time.perf_counter()
-            state = store.load()  # a kernel start: replay, and compaction of the grown log
-            loaded = time.perf_counter() - began
-            samples = [_one_cell(store, state, size + n) for n in range(saves)]
+            with own_heap():
+                began = time.perf_counter()
+                state = store.load()  # a kernel start: replay, and compaction of the grown log
+                loaded = time.perf_counter() - began
+                samples = [_one_cell(store, state, size + n) for n in range(saves)]
             medians[size] = spread(samples)[0]
             row.measures.append(Measure(f"save after a cell, {size:,} cells", samples, "ms", scale=1e3))
             row.measures.append(Measure(f"load at kernel start, {size:,} cells", [loaded], "ms", scale=1e3))
