@@ -323,14 +323,18 @@ class Conversation:
         process cannot start (a bad id, a folder that is gone), the options go back to what they
         were, so the next cell continues the conversation as before.
         """
-        changes.setdefault("resume", self.current_session_id)
         changes.setdefault("spent_usd", self.spent_usd)
-        if changes["resume"] != self.current_session_id:
+        if changes.get("resume", self.current_session_id) == self.current_session_id:
+            # The same conversation: close() says how to continue it (a fork with no turn yet is
+            # forked again from where it began; its own id has no transcript to resume).
+            changes.pop("resume", None)
+        else:
             # Another conversation: an "Always allow" lasts as long as its own, like the CLI's
             # session rules, which end with the process.
             self.always_allowed.clear()
-        previous = replace(self.options, resume=self.current_session_id, spent_usd=self.spent_usd)
+            changes.update(fork_session=False, resume_session_at=None, resume_drops_turn=None)
         await self.close()
+        previous = self.options
         self.options = replace(self.options, **changes)
         try:
             self.session = await self._spawn(strict=strict)
@@ -383,9 +387,13 @@ class Conversation:
         if self.session is not None:
             session, self.session = self.session, None
             # Whatever happens next, a later start resumes this conversation, in the mode the CLI was in.
+            fork = session.unwritten_fork
             self.options = replace(
                 self.options,
-                resume=session.session_id or self.options.resume,
+                resume=fork.resume if fork is not None else session.session_id or self.options.resume,
+                fork_session=fork is not None,
+                resume_session_at=fork.resume_session_at if fork is not None else None,
+                resume_drops_turn=fork.resume_drops_turn if fork is not None else None,
                 spent_usd=session.total_cost_usd,
                 permission_mode=session.options.permission_mode,
             )

@@ -96,6 +96,26 @@ async def test_a_guest_forks_once_then_continues_its_own_branch(
     assert f"--resume={branch}" in second and "--fork-session" not in second
 
 
+async def test_a_guest_restarted_before_its_first_turn_forks_the_notebook_again(
+    fake_cli_options: Any, tmp_path: Path, state_root: Path, owned_elsewhere: str
+) -> None:
+    """The fork's own id has no transcript until its first turn: resuming it would find nothing."""
+    conversation = Conversation(fake_cli_options(), notebook=owned_elsewhere, state_root=state_root)
+    try:
+        await conversation.ensure_session()
+        await conversation.restart()  # a trust answer, %cwd or %tool before the guest's first cell
+        assert conversation.current_session_id != "owner-session"
+        await _ask(await conversation.ensure_session(), "hello")
+        branch = conversation.current_session_id
+        await conversation.restart()
+    finally:
+        await conversation.close()
+    first, second, third = _argvs(tmp_path)
+    for argv in (first, second):
+        assert "--resume=owner-session" in argv and "--fork-session" in argv
+    assert f"--resume={branch}" in third and "--fork-session" not in third
+
+
 async def test_the_notebook_is_decided_before_the_cli_starts(
     fake_cli_options: Any, tmp_path: Path, state_root: Path
 ) -> None:

@@ -268,3 +268,24 @@ def test_a_transcript_gone_is_explained_once_and_a_fresh_conversation_starts(
         said = kernel.run("%session").streamed()
         assert f"session {session_id} could not be continued" in said
         assert store_of(notebook, data_dir).load().cost_usd > spent  # what it cost still counts
+
+
+def test_a_second_kernel_restarting_its_cli_before_its_first_cell_keeps_the_notebooks_context(
+    kernelspec_path: str,
+    notebook_env: dict[str, str],
+    notebook: str,
+    workdir: Path,
+    fake_api: FakeMessagesAPI,
+) -> None:
+    """Its fork has no transcript before a turn: a restart forks the notebook again, not nothing."""
+    for first in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text("Noted: WREN."))
+        assert first.run("Remember WREN", cell_id="c1").reply["status"] == "ok"
+        for second in _running_kernel("claude", notebook_env, workdir):
+            moved = second.run(f"%cwd {workdir}")  # restarts the CLI, conversation kept
+            assert moved.reply is not None and moved.reply["status"] == "ok", moved.outputs
+            fake_api.enqueue(Reply.text("WREN."))
+            forked = second.run("Which bird?", cell_id="c2")
+            assert forked.reply is not None and forked.reply["status"] == "ok", forked.outputs
+            assert "could not be continued" not in forked.plain()
+            assert remembered(fake_api.requests[-1]) == ["Remember WREN", "Which bird?"]

@@ -355,6 +355,15 @@ class Session:
         return proc is None or not proc.prompts or proc.transport.returncode is not None
 
     @property
+    def unwritten_fork(self) -> SessionOptions | None:
+        """How this session's fork was started, while the fork has no transcript (no turn yet).
+
+        Resuming the fork's id would find nothing: a new Session that continues the conversation
+        must fork again from the same place.
+        """
+        return self._unsaved_fork[0] if self._unsaved_fork is not None else None
+
+    @property
     def has_unsaved_rewind(self) -> bool:
         """A rewind (in place or a fork) has not reached the transcript yet: it needs a turn first.
 
