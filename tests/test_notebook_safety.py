@@ -7,7 +7,9 @@ notebook's path in ``JPY_SESSION_NAME`` as jupyter_server sets it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,6 +197,17 @@ def test_a_renamed_notebook_keeps_its_conversation(
     assert store_of(str(renamed), data_dir).load().notebook == str(renamed)
 
 
+def _a_second_kernel_on_the_notebook(
+    notebook_env: dict[str, str], workdir: Path, fake_api: FakeMessagesAPI, word: str
+) -> Iterator[tuple[Any, Any]]:
+    """The notebook's kernel, which has been told to remember ``word``, and a second kernel on it."""
+    for first in _running_kernel("claude", notebook_env, workdir):
+        fake_api.enqueue(Reply.text(f"Noted: {word}."))
+        assert first.run(f"Remember {word}", cell_id="c1").reply["status"] == "ok"
+        for second in _running_kernel("claude", notebook_env, workdir):
+            yield first, second
+
+
 def test_a_second_kernel_on_the_notebook_forks_and_the_budget_counts_both(
     kernelspec_path: str,
     notebook_env: dict[str, str],
@@ -203,30 +216,27 @@ def test_a_second_kernel_on_the_notebook_forks_and_the_budget_counts_both(
     workdir: Path,
     fake_api: FakeMessagesAPI,
 ) -> None:
-    for first in _running_kernel("claude", notebook_env, workdir):
-        fake_api.enqueue(Reply.text("Noted: OWL."))
-        assert first.run("Remember OWL", cell_id="c1").reply["status"] == "ok"
-        for second in _running_kernel("claude", notebook_env, workdir):
-            fake_api.enqueue(Reply.text("OWL."))
-            forked = second.run("Which bird?", cell_id="c2")
-            assert forked.reply is not None and forked.reply["status"] == "ok", forked.outputs
-            assert "Another kernel is running this notebook's conversation" in forked.plain()
-            assert remembered(fake_api.requests[-1]) == ["Remember OWL", "Which bird?"]
-            # A budget that one more turn of the first kernel crosses, counting what the fork spent.
-            state = store_of(notebook, data_dir).load()
-            [fork_cost] = state.guest_costs.values()
-            assert first.run(f"%budget {1.5 * state.cost_usd + fork_cost}").reply["status"] == "ok"
+    for first, second in _a_second_kernel_on_the_notebook(notebook_env, workdir, fake_api, "OWL"):
+        fake_api.enqueue(Reply.text("OWL."))
+        forked = second.run("Which bird?", cell_id="c2")
+        assert forked.reply is not None and forked.reply["status"] == "ok", forked.outputs
+        assert "Another kernel is running this notebook's conversation" in forked.plain()
+        assert remembered(fake_api.requests[-1]) == ["Remember OWL", "Which bird?"]
+        # A budget that one more turn of the first kernel crosses, counting what the fork spent.
+        state = store_of(notebook, data_dir).load()
+        [fork_cost] = state.guest_costs.values()
+        assert first.run(f"%budget {1.5 * state.cost_usd + fork_cost}").reply["status"] == "ok"
 
-            fake_api.enqueue(Reply.text("Next."))
-            own = first.run("next", cell_id="c3")
-            assert own.reply is not None and own.reply["status"] == "ok", own.outputs
-            assert remembered(fake_api.requests[-1]) == ["Remember OWL", "next"]  # nothing of the fork
+        fake_api.enqueue(Reply.text("Next."))
+        own = first.run("next", cell_id="c3")
+        assert own.reply is not None and own.reply["status"] == "ok", own.outputs
+        assert remembered(fake_api.requests[-1]) == ["Remember OWL", "next"]  # nothing of the fork
 
-            # Both kernels' spending together is past the budget: the fork is refused before sending.
-            requests = len(fake_api.requests)
-            refused = second.run("more", cell_id="c4")
-            assert refused.reply is not None and refused.reply["ename"] == "BudgetExceededError", refused.outputs
-            assert len(fake_api.requests) == requests
+        # Both kernels' spending together is past the budget: the fork is refused before sending.
+        requests = len(fake_api.requests)
+        refused = second.run("more", cell_id="c4")
+        assert refused.reply is not None and refused.reply["ename"] == "BudgetExceededError", refused.outputs
+        assert len(fake_api.requests) == requests
     for again in _running_kernel("claude", notebook_env, workdir):
         again.run("%budget off")
         fake_api.enqueue(Reply.text("Still OWL."))
@@ -278,14 +288,11 @@ def test_a_second_kernel_restarting_its_cli_before_its_first_cell_keeps_the_note
     fake_api: FakeMessagesAPI,
 ) -> None:
     """Its fork has no transcript before a turn: a restart forks the notebook again, not nothing."""
-    for first in _running_kernel("claude", notebook_env, workdir):
-        fake_api.enqueue(Reply.text("Noted: WREN."))
-        assert first.run("Remember WREN", cell_id="c1").reply["status"] == "ok"
-        for second in _running_kernel("claude", notebook_env, workdir):
-            moved = second.run(f"%cwd {workdir}")  # restarts the CLI, conversation kept
-            assert moved.reply is not None and moved.reply["status"] == "ok", moved.outputs
-            fake_api.enqueue(Reply.text("WREN."))
-            forked = second.run("Which bird?", cell_id="c2")
-            assert forked.reply is not None and forked.reply["status"] == "ok", forked.outputs
-            assert "could not be continued" not in forked.plain()
-            assert remembered(fake_api.requests[-1]) == ["Remember WREN", "Which bird?"]
+    for _, second in _a_second_kernel_on_the_notebook(notebook_env, workdir, fake_api, "WREN"):
+        moved = second.run(f"%cwd {workdir}")  # restarts the CLI, conversation kept
+        assert moved.reply is not None and moved.reply["status"] == "ok", moved.outputs
+        fake_api.enqueue(Reply.text("WREN."))
+        forked = second.run("Which bird?", cell_id="c2")
+        assert forked.reply is not None and forked.reply["status"] == "ok", forked.outputs
+        assert "could not be continued" not in forked.plain()
+        assert remembered(fake_api.requests[-1]) == ["Remember WREN", "Which bird?"]
