@@ -112,7 +112,7 @@ def kernelspec_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
     from jupyter_client.manager import KernelManager
 
-    from .kernel_client import KernelDriver
+    from .kernel_client import COMMS_WAIT_FOR_THE_CELL, KernelDriver
 
     # Unix sockets, not TCP: a random TCP port can be taken by another process between the
     # manager choosing it and the kernel binding it ("Address already in use").
@@ -123,8 +123,13 @@ def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterat
     client = manager.blocking_client()
     client.start_channels()
     client.wait_for_ready(timeout=60)
+    driver = KernelDriver(manager, client)
+    if name != "claude" and COMMS_WAIT_FOR_THE_CELL:
+        # The stock kernel before 7.4 (Python 3.10) hands a running cell a click only over a
+        # subshell, which is how JupyterLab >= 4.4 sends widget messages by default.
+        driver.comms_over_subshell()
     try:
-        yield KernelDriver(manager, client)
+        yield driver
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=False)
@@ -152,13 +157,7 @@ def lab_kernel(kernelspec_path: str, notebook_env: dict[str, str], workdir: Path
 @pytest.fixture
 def python_kernel(cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
     """A stock IPython kernel with ``%load_ext claude_kernel`` done, on the real CLI and the fake API."""
-    from . import kernel_client
-
     for driver in _running_kernel("python3", cli_env, workdir):
-        if kernel_client.COMMS_WAIT_FOR_THE_CELL:
-            # Before 7.4 (Python 3.10), a click reaches a running cell only over a subshell, which
-            # is how JupyterLab >= 4.4 sends widget messages by default.
-            driver.comms_over_subshell()
         loaded = driver.run("%load_ext claude_kernel")
         assert loaded.reply is not None and loaded.reply["status"] == "ok", loaded.outputs
         yield driver
