@@ -387,13 +387,13 @@ class Conversation:
         if self.session is not None:
             session, self.session = self.session, None
             # Whatever happens next, a later start resumes this conversation, in the mode the CLI was in.
-            fork = session.unwritten_fork
+            where = session.resume_point
             self.options = replace(
                 self.options,
-                resume=fork.resume if fork is not None else session.session_id or self.options.resume,
-                fork_session=fork is not None,
-                resume_session_at=fork.resume_session_at if fork is not None else None,
-                resume_drops_turn=fork.resume_drops_turn if fork is not None else None,
+                resume=where.resume or self.options.resume,
+                fork_session=where.fork_session,
+                resume_session_at=where.resume_session_at,
+                resume_drops_turn=where.resume_drops_turn,
                 spent_usd=session.total_cost_usd,
                 permission_mode=session.options.permission_mode,
             )

@@ -34,8 +34,8 @@ from .panels._base import PanelSink
 from .panels.trust import ask_trust
 from .session import Session
 from .session._signals import end_groups_on_signals
-from .turn import HeadlessResponder, Responder, TurnOutcome, UpdatableDisplays, run_turn
-from .widgets import WidgetResponder, offer_undo
+from .turn import Responder, TurnOutcome, UpdatableDisplays, run_turn
+from .widgets import offer_undo, panels_or_policy
 
 __all__ = ["ClaudeKernel"]
 
@@ -147,10 +147,7 @@ class ClaudeKernel(Kernel):
         return session
 
     def _responder(self, sink: PanelSink | None) -> Responder:
-        """Panels in ``sink``; the headless policy when nobody can click (None)."""
-        if sink is None:
-            return HeadlessResponder(self.conversation.headless_policy)
-        return WidgetResponder(sink, cwd=self.conversation.options.cwd or ".")
+        return panels_or_policy(sink, self.conversation)
 
     @property
     def kernel_info(self) -> dict[str, Any]:

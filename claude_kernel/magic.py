@@ -48,7 +48,7 @@ from .turn import (
     run_turn,
     sigint_sets,
 )
-from .widgets import WidgetResponder, offer_undo
+from .widgets import WidgetResponder, offer_undo, panels_or_policy
 
 __all__ = ["load_ipython_extension", "run_cell"]
 
@@ -204,11 +204,7 @@ def _responder(sink: PanelSink | None) -> NotebookResponder:
     namespace tools too, which only this responder can answer.
     """
     shell, conversation = _ipython(), _conversation_for_shell()
-    base: WidgetResponder | HeadlessResponder
-    if sink is None:
-        base = HeadlessResponder(conversation.headless_policy)
-    else:
-        base = WidgetResponder(sink, cwd=conversation.options.cwd or ".")
+    base = panels_or_policy(sink, conversation)
     return NotebookResponder(base, NotebookNamespace(shell.user_ns, shell), conversation.always_allowed)
 
 

@@ -24,7 +24,7 @@ from .panels.command import command_view
 from .panels.diff_view import diff_view
 from .render import tool_label, tool_summary
 from .session import HostToolRequest, PermissionRequest, ToolResult
-from .turn import Allow, Deny, PermissionDecision, shown_path
+from .turn import Allow, Deny, HeadlessResponder, PermissionDecision, shown_path
 
 __all__ = ["AnswerPanel", "PermissionPanel", "UndoPanel", "WidgetResponder", "offer_undo"]
 
@@ -197,6 +197,13 @@ class WidgetResponder:
     def cancel_all(self) -> None:
         for panel in list(self._panels.values()):
             panel.cancel()
+
+
+def panels_or_policy(sink: PanelSink | None, conversation: Conversation) -> WidgetResponder | HeadlessResponder:
+    """Questions asked in panels in ``sink``, or answered by the headless policy when nobody can click (None)."""
+    if sink is None:
+        return HeadlessResponder(conversation.headless_policy)
+    return WidgetResponder(sink, cwd=conversation.options.cwd or ".")
 
 
 def offer_undo(

@@ -112,7 +112,9 @@ def kernelspec_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterator[Any]:
     from jupyter_client.manager import KernelManager
 
-    from .kernel_client import COMMS_WAIT_FOR_THE_CELL, KernelDriver
+    from claude_kernel.kernel import _COMMS_WAIT_FOR_THE_CELL
+
+    from .kernel_client import KernelDriver
 
     # Unix sockets, not TCP: a random TCP port can be taken by another process between the
     # manager choosing it and the kernel binding it ("Address already in use").
@@ -124,7 +126,7 @@ def _running_kernel(name: str, cli_env: dict[str, str], workdir: Path) -> Iterat
     client.start_channels()
     client.wait_for_ready(timeout=60)
     driver = KernelDriver(manager, client)
-    if name != "claude" and COMMS_WAIT_FOR_THE_CELL:
+    if name != "claude" and _COMMS_WAIT_FOR_THE_CELL:
         # The stock kernel before 7.4 (Python 3.10) hands a running cell a click only over a
         # subshell, which is how JupyterLab >= 4.4 sends widget messages by default.
         driver.comms_over_subshell()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from importlib.metadata import version
 from queue import Empty
 from typing import Any
 
@@ -13,9 +12,6 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-#: ipykernel < 7.4 holds comm messages on the main shell until the running cell ends.
-COMMS_WAIT_FOR_THE_CELL = tuple(int(part) for part in version("ipykernel").split(".")[:2]) < (7, 4)
 
 
 class _TextOf(HTMLParser):

@@ -355,13 +355,11 @@ class Session:
         return proc is None or not proc.prompts or proc.transport.returncode is not None
 
     @property
-    def unwritten_fork(self) -> SessionOptions | None:
-        """How this session's fork was started, while the fork has no transcript (no turn yet).
-
-        Resuming the fork's id would find nothing: a new Session that continues the conversation
-        must fork again from the same place.
+    def resume_point(self) -> SessionOptions:
+        """Where a new process continues this conversation: its id, or, for a fork with no turn yet
+        (so no transcript: its own id would find nothing), the fork to make again from where it began.
         """
-        return self._unsaved_fork[0] if self._unsaved_fork is not None else None
+        return self._resume_options()[0]
 
     @property
     def has_unsaved_rewind(self) -> bool:
